@@ -1,0 +1,71 @@
+// The model directory's config.json: the architecture and, per layer and query head, the
+// attention window (see kernels/window.h for what a window means).
+//
+//   {"model_type": "mswa", "vocab_size": 258, "hidden_size": 256, "intermediate_size": 704,
+//    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+//    "head_dim": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+//    "tie_word_embeddings": true, "bos_token_id": 256, "eos_token_id": 257,
+//    "attention_windows": [[16, 16, 64, 64], [32, 32, 128, 128]],
+//    "tokenizer": {"type": "bytes"}}
+//
+// `llama` and `mistral` configs load too: head_dim defaults to hidden/heads,
+// num_key_value_heads to num_attention_heads, and without attention_windows every head gets
+// `sliding_window` (null or absent: unbounded, 0).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/tokenizer.h"
+
+namespace mswa {
+
+struct ModelConfig {
+  std::string model_type = "mswa";
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  int64_t bos_token_id = -1;  // -1: the model has none
+  int64_t eos_token_id = -1;
+  // attention_windows[layer][query_head]; 0 = unbounded.
+  std::vector<std::vector<int64_t>> attention_windows;
+  TokenizerSpec tokenizer;
+  // Storage dtype of the weights as written ("float32", "float16", "bfloat16"); informational.
+  std::string torch_dtype = "float32";
+
+  // Query heads per KV head (GQA group size).
+  int64_t gqa_group() const { return num_attention_heads / num_key_value_heads; }
+  int64_t window(int64_t layer, int64_t q_head) const { return attention_windows[layer][q_head]; }
+  // The window of every query head that reads KV head `kv_head` (equal by validation).
+  int64_t kv_window(int64_t layer, int64_t kv_head) const {
+    return attention_windows[layer][kv_head * gqa_group()];
+  }
+  // True when no head has an unbounded window: memory per sequence is then bounded.
+  bool all_windows_finite() const;
+  int64_t max_window() const;
+
+  // Checks every invariant the engine relies on. InvalidArgument naming the field otherwise.
+  absl::Status Validate() const;
+};
+
+// Parses config.json text. Errors name the field: missing, wrong type, out of range, or one of
+// Validate()'s. `source` prefixes messages (usually the file path).
+absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
+                                             const std::string& source = "config.json");
+// Reads `model_dir`/config.json. When "tokenizer" is absent, a tokenizer.model beside it selects
+// SentencePiece; otherwise it is an error.
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+// Serializes (model_type "mswa", every field explicit, windows one row per layer).
+std::string ModelConfigToJson(const ModelConfig& config);
+
+}  // namespace mswa

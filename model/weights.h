@@ -1,0 +1,66 @@
+// Model weights in LibTorch tensors, loaded from / saved to a model directory's
+// model.safetensors (tensor names as in Hugging Face Llama).
+//
+// Shapes (HF nn.Linear layout, [out_features, in_features]); H = num_attention_heads,
+// KV = num_key_value_heads, D = head_dim, E = hidden_size, F = intermediate_size, V = vocab:
+//   embed [V, E]   lm_head [V, E] (the same tensor as embed when tied)   final_norm [E]
+//   per layer: input_norm [E], q_proj [H*D, E], k_proj [KV*D, E], v_proj [KV*D, E],
+//              o_proj [E, H*D], post_norm [E], gate_proj [F, E], up_proj [F, E],
+//              down_proj [E, F]
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+namespace mswa {
+
+struct LayerWeights {
+  at::Tensor input_norm, q_proj, k_proj, v_proj, o_proj;
+  at::Tensor post_norm, gate_proj, up_proj, down_proj;
+};
+
+struct ModelWeights {
+  at::Tensor embed, final_norm, lm_head;
+  std::vector<LayerWeights> layers;
+
+  at::ScalarType dtype() const { return embed.scalar_type(); }
+  int64_t num_parameters() const;  // tied lm_head counted once
+};
+
+// Every tensor the config requires, with its HF name and shape, in file order. lm_head.weight
+// is absent when embeddings are tied.
+std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(
+    const ModelConfig& config);
+
+// Loads and converts to `compute_dtype` (at::kFloat or at::kDouble). Errors name the tensor:
+// missing; unexpected (extra) tensor; shape differing from the config. A tied model's file may
+// also hold lm_head.weight (ignored); rotary_emb.inv_freq buffers are ignored.
+absl::StatusOr<ModelWeights> LoadModelWeights(const SafetensorsFile& file,
+                                              const ModelConfig& config,
+                                              at::ScalarType compute_dtype = at::kFloat);
+// Opens `model_dir`/model.safetensors and loads it.
+absl::StatusOr<ModelWeights> LoadModelWeights(const std::string& model_dir,
+                                              const ModelConfig& config,
+                                              at::ScalarType compute_dtype = at::kFloat);
+
+// Deterministic random weights (own RNG: the same seed gives the same bits on every platform
+// and LibTorch version). Projections ~ N(0, 1/in_features), embeddings ~ N(0, 1), norms
+// ~ 1 + N(0, 0.1^2) so that tests see non-trivial norm weights.
+ModelWeights RandomModelWeights(const ModelConfig& config, uint64_t seed,
+                                at::ScalarType dtype = at::kFloat);
+
+// Writes config.json and model.safetensors (weights stored as `storage`) into `model_dir`,
+// creating the directory. config.torch_dtype is set to match `storage`.
+absl::Status WriteModelDirectory(const std::string& model_dir, ModelConfig config,
+                                 const ModelWeights& weights, DType storage);
+
+}  // namespace mswa
