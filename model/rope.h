@@ -18,6 +18,9 @@ struct RopeTables {
 };
 RopeTables MakeRopeTables(int64_t start_pos, int64_t num_positions, int64_t head_dim,
                           double theta, at::ScalarType dtype);
+// The same for arbitrary positions (a flat batch of many sequences): [n, D/2] each.
+RopeTables MakeRopeTablesAt(const int64_t* positions, int64_t n, int64_t head_dim, double theta,
+                            at::ScalarType dtype);
 
 // x: [T, heads, D]; returns x rotated by the angles of its row's position.
 at::Tensor ApplyRope(const at::Tensor& x, const RopeTables& tables);

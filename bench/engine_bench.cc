@@ -1,0 +1,289 @@
+// End-to-end engine figures on this machine, each against what the hardware allows, measured in
+// one run (these machines are noisy: compare ratios, not absolute numbers across runs):
+//   decode tokens/s at batch 1  vs  weight bytes per step / measured read bandwidth
+//   decode tokens/s at batch 32 vs  batch 1
+//   scoring (prefill) tokens/s  vs  measured matmul FLOP/s / FLOPs per token
+//   attention kernel: bytes inside the windows per second vs the read bandwidth
+//   KV bytes per sequence vs a full-attention model of the same shape
+//   RSS while one sequence generates a long text (flat once the windows are full)
+//
+//   build/bench/engine_bench [--long_tokens N]
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kernels/paged_attention.h"
+#include "model/byte_tokenizer.h"
+#include "model/kv_layout.h"
+#include "model/window_schedule.h"
+#include "server/engine.h"
+
+namespace mswa {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// The default model's shape: hidden 256, 6 layers, 8 heads, byte vocabulary, mswa windows
+// around w = 128.
+ModelConfig BenchConfig() {
+  ModelConfig c;
+  c.vocab_size = 258;
+  c.hidden_size = 256;
+  c.intermediate_size = 704;
+  c.num_hidden_layers = 6;
+  c.num_attention_heads = 8;
+  c.num_key_value_heads = 8;
+  c.head_dim = 32;
+  c.tie_word_embeddings = true;
+  c.bos_token_id = 256;
+  c.eos_token_id = 257;
+  c.tokenizer.type = TokenizerSpec::Type::kBytes;
+  WindowScheduleOptions o;
+  o.base_window = 128;
+  o.num_layers = 6;
+  o.num_heads = 8;
+  o.num_kv_heads = 8;
+  c.attention_windows = MakeWindowSchedule(o).value();
+  return c;
+}
+
+// Read bandwidth of this machine: a threaded sum over 512 MiB (best of 5).
+double ReadBandwidth() {
+  const size_t n = size_t{128} << 20;  // floats
+  std::vector<float> a(n, 1.0f);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    double sum = 0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (size_t i = 0; i < n; ++i) sum += a[i];
+    const double s = Seconds(t0, Clock::now());
+    if (sum != static_cast<double>(n)) std::abort();
+    best = std::max(best, n * sizeof(float) / s);
+  }
+  return best;
+}
+
+// Matmul FLOP/s at the shapes a 512-token step uses ([512, 256] x [256, 1408]), best of 5.
+double MatmulFlops() {
+  at::Tensor a = at::randn({512, 256}), w = at::randn({1408, 256});
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 20; ++i) at::linear(a, w);
+    const double s = Seconds(t0, Clock::now());
+    best = std::max(best, 20 * 2.0 * 512 * 256 * 1408 / s);
+  }
+  return best;
+}
+
+std::unique_ptr<Engine> MakeEngine(const ModelConfig& c, int64_t budget) {
+  EngineOptions o;
+  o.kv_cache_bytes = int64_t{512} << 20;
+  o.max_tokens_per_step = budget;
+  o.max_new_tokens = 1 << 30;
+  auto e = Engine::Create(c, RandomModelWeights(c, 0), std::make_unique<ByteTokenizer>(), o);
+  if (!e.ok()) {
+    std::fprintf(stderr, "engine: %s\n", std::string(e.status().message()).c_str());
+    std::exit(1);
+  }
+  return std::move(e).value();
+}
+
+// Decode tokens/s with `batch` concurrent greedy generations (prefill excluded).
+double DecodeTokensPerSecond(const ModelConfig& c, int batch, int tokens) {
+  auto engine = MakeEngine(c, 512);
+  GenerateOptions g;
+  g.sampling.temperature = 0;
+  g.max_tokens = tokens;
+  g.ignore_eos = true;
+  for (int i = 0; i < batch; ++i) {
+    std::vector<int32_t> prompt(16);
+    for (int j = 0; j < 16; ++j) prompt[j] = (i * 31 + j * 7) % 256;
+    (void)engine->SubmitGenerate(prompt, g, [](EngineEvent) {});
+  }
+  engine->Step();  // admission + prefill of every prompt
+  const int64_t before = engine->stats().generated_tokens;
+  const auto t0 = Clock::now();
+  while (engine->Step()) {
+  }
+  return (engine->stats().generated_tokens - before) / Seconds(t0, Clock::now());
+}
+
+double ScoreTokensPerSecond(const ModelConfig& c, int64_t n) {
+  auto engine = MakeEngine(c, 512);
+  std::vector<int32_t> text(n);
+  for (int64_t i = 0; i < n; ++i) text[i] = static_cast<int32_t>((i * 2654435761u) >> 24) % 256;
+  auto id = engine->SubmitScore(ScoreOptions{}, n, [](EngineEvent) {});
+  (void)engine->FeedScore(*id, text, n, true);
+  const auto t0 = Clock::now();
+  while (engine->Step()) {
+  }
+  return engine->stats().scored_tokens / Seconds(t0, Clock::now());
+}
+
+// The attention kernel alone: `batch` decode queries, each sequence with every window full.
+// Returns bytes of K and V inside the windows read per second.
+double AttentionBytesPerSecond(const ModelConfig& c, int batch) {
+  const KvLayout layout = BuildKvLayout(c);
+  const int64_t B = 16, D = c.head_dim, H = c.num_attention_heads, KV = c.num_key_value_heads;
+  const int64_t pos = 4096;  // every window is full
+  std::vector<std::vector<float>> k, v;
+  std::vector<KvPoolView> pools;
+  std::vector<int64_t> offsets, rings;
+  int64_t stride = 0;
+  for (const WindowGroup& g : layout.groups) {
+    const int64_t ring = MaxBlocksPerSequence(g.window, 1, B);
+    rings.push_back(ring);
+    offsets.push_back(stride);
+    stride += ring;
+    const int64_t blocks = ring * batch;
+    k.emplace_back(blocks * g.num_heads * B * D, 0.01f);
+    v.emplace_back(blocks * g.num_heads * B * D, 0.02f);
+    pools.push_back({k.back().data(), v.back().data(), blocks, g.num_heads});
+  }
+  std::vector<int32_t> tables(batch * stride);
+  for (int s = 0; s < batch; ++s) {
+    for (size_t g = 0; g < rings.size(); ++g) {
+      for (int64_t r = 0; r < rings[g]; ++r) tables[s * stride + offsets[g] + r] = static_cast<int32_t>(s * rings[g] + r);
+    }
+  }
+  std::vector<int64_t> positions(batch, pos);
+  std::vector<int32_t> seqs(batch);
+  for (int s = 0; s < batch; ++s) seqs[s] = s;
+  std::vector<float> q(batch * H * D, 0.1f), out(batch * H * D);
+  double bytes_per_call = 0;
+  const int64_t layers = c.num_hidden_layers;
+  std::vector<std::vector<KvHeadDesc>> heads(layers);
+  for (int64_t l = 0; l < layers; ++l) {
+    for (int64_t h = 0; h < KV; ++h) {
+      heads[l].push_back({c.kv_window(l, h), static_cast<int32_t>(layout.group_of[l][h]),
+                          static_cast<int32_t>(layout.head_offset[l][h])});
+      bytes_per_call += 2.0 * batch * c.kv_window(l, h) * D * sizeof(float);
+    }
+  }
+  PagedKvParams p;
+  p.num_tokens = batch;
+  p.num_q_heads = H;
+  p.num_kv_heads = KV;
+  p.head_dim = D;
+  p.block_size = B;
+  p.positions = positions.data();
+  p.seq_index = seqs.data();
+  p.block_tables = tables.data();
+  p.table_stride = stride;
+  p.table_offsets = offsets.data();
+  p.ring_sizes = rings.data();
+  p.pools = pools.data();
+  p.num_groups = static_cast<int32_t>(pools.size());
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    for (int64_t l = 0; l < layers; ++l) {
+      p.kv_heads = heads[l].data();
+      PagedAttentionCpu(p, q.data(), 0.17f, out.data());
+    }
+    best = std::max(best, bytes_per_call / Seconds(t0, Clock::now()));
+  }
+  return best;
+}
+
+int64_t RssKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace mswa
+
+int main(int argc, char** argv) {
+  using namespace mswa;
+  int64_t long_tokens = 20000;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--long_tokens") == 0) long_tokens = std::atoll(argv[i + 1]);
+  }
+  const ModelConfig c = BenchConfig();
+  const int64_t params = RandomModelWeights(c, 0).num_parameters();
+  std::printf("model: hidden %ld, %ld layers, %ld heads, vocab %ld, %ld parameters; %d threads\n",
+              static_cast<long>(c.hidden_size), static_cast<long>(c.num_hidden_layers),
+              static_cast<long>(c.num_attention_heads), static_cast<long>(c.vocab_size),
+              static_cast<long>(params), omp_get_max_threads());
+
+  const double bw = ReadBandwidth();
+  const double flops = MatmulFlops();
+  std::printf("read bandwidth %.1f GB/s, matmul %.1f GFLOP/s\n", bw / 1e9, flops / 1e9);
+
+  // Decode reads every weight once per step (the tied embedding/LM head once).
+  const double weight_bytes = static_cast<double>(params) * sizeof(float);
+  const double roofline = bw / weight_bytes;
+  const double d1 = DecodeTokensPerSecond(c, 1, 256);
+  std::printf("decode batch 1: %.0f tokens/s (%.3f ms/token); roofline %.0f tokens/s; ratio %.2f\n",
+              d1, 1e3 / d1, roofline, d1 / roofline);
+  const double d32 = DecodeTokensPerSecond(c, 32, 64);
+  std::printf("decode batch 32: %.0f tokens/s; %.1fx batch 1\n", d32, d32 / d1);
+
+  // FLOPs per scored token: 2 per weight (tied embedding counted once, as the LM head) plus
+  // attention (QK and PV: 4 * window * head_dim per head).
+  double attn_flops = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    for (int64_t h = 0; h < c.num_attention_heads; ++h) attn_flops += 4.0 * c.window(l, h) * c.head_dim;
+  }
+  const double flops_per_token = 2.0 * params + attn_flops;
+  const double score = ScoreTokensPerSecond(c, 32768);
+  std::printf("score (prefill, 512-token steps): %.0f tokens/s; matmul bound %.0f tokens/s; ratio %.2f\n",
+              score, flops / flops_per_token, score / (flops / flops_per_token));
+
+  for (int batch : {1, 32}) {
+    const double abw = AttentionBytesPerSecond(c, batch);
+    std::printf("attention kernel, decode batch %d, windows full: %.1f GB/s in-window K/V; %.2f of read bandwidth\n",
+                batch, abw / 1e9, abw / bw);
+  }
+
+  const KvLayout layout = BuildKvLayout(c);
+  KvMemoryOptions kv{16, 512, 4};
+  for (int64_t len : {4096, 32768, 131072}) {
+    const double ours = KvBytesPerSequence(layout, c.head_dim, kv, len);
+    const double full = FullAttentionKvBytes(c, 4, len);
+    std::printf("KV bytes per sequence at %6ld tokens (fp32): %.2f MiB vs full attention %.1f MiB (%.0fx less)\n",
+                static_cast<long>(len), ours / (1 << 20), full / (1 << 20), full / ours);
+  }
+
+  // One long generation: RSS must stay flat once the windows are full.
+  auto engine = MakeEngine(c, 512);
+  GenerateOptions g;
+  g.max_tokens = static_cast<int32_t>(long_tokens);
+  g.ignore_eos = true;
+  g.sampling.seed = 1;
+  (void)engine->SubmitGenerate({1, 2, 3}, g, [](EngineEvent) {});
+  int64_t rss_early = 0;
+  int64_t live_early = -1;
+  bool live_flat = true;
+  while (engine->Step()) {
+    const auto st = engine->stats();
+    int64_t live = 0;
+    for (const auto& grp : st.groups) live += grp.used_blocks;
+    if (st.generated_tokens == 2000) {
+      rss_early = RssKiB();
+      live_early = live;
+    }
+    if (live_early >= 0 && st.generated_tokens < long_tokens && live != live_early) live_flat = false;
+  }
+  std::printf("long generation: RSS %.1f MiB after 2000 tokens, %.1f MiB after %ld; live KV blocks %s\n",
+              rss_early / 1024.0, RssKiB() / 1024.0, static_cast<long>(long_tokens),
+              live_flat ? "constant" : "CHANGED");
+  return 0;
+}

@@ -1,0 +1,188 @@
+// KV-cache bookkeeping: which physical block of which window group's pool holds which tokens of
+// which sequence. Pure integers (block ids), no tensors: the engine owns the storage and the
+// kernels read the block tables this class maintains (kernels/paged_attention.h).
+//
+// Per window group g (model/kv_layout.h; window W_g, 0 = unbounded) there is one pool of block
+// ids 0 .. total_blocks(g) - 1, each block holding `block_size` (B) consecutive positions. A
+// sequence has, per group, a RING block table of ring_size(g) int32 entries (-1 = no block):
+// logical block b (positions [b*B, (b+1)*B)) lives in slot b % ring_size(g).
+//   finite W_g:    ring_size = R_g = MaxBlocksPerSequence(W_g, C, B); at most R_g consecutive
+//                  logical blocks are alive at once, so their slots never collide.
+//   unbounded W_g: ring_size = ceil(max_model_len / B); b < ring_size always, so the ring is a
+//                  plain table.
+// Per-sequence memory is therefore bounded even for a 10^7-token scoring stream.
+//
+// Worked example: B = 2, W = 4, C = 2, so R = ceil((4 - 1 + 2) / 2) + 1 = 4 slots.
+// After 10 tokens appended and FreeOutOfWindow (next query at position 10 sees 7..10):
+//
+//   positions   0 1 | 2 3 | 4 5 | 6 7 | 8 9 | 10 11
+//   logical b     0     1     2     3     4      5
+//   state       freed freed freed  live  live  (not yet)
+//
+//   ring slot:    0     1     2     3          logical 3 -> slot 3, logical 4 -> slot 0
+//   entry:       [p4]  [-1]  [-1]  [p3]        p3, p4: physical block ids from the pool
+//
+// Appending 2 more tokens (positions 10, 11) allocates logical 5 into slot 1; the queries at
+// 10 and 11 read positions 7..11 = logical 3, 4, 5. FreeOutOfWindow afterwards (next query 12
+// sees 9..12) frees logical 3 and leaves logical 4 and 5.
+//
+// Lifecycle per sequence, once per engine step:
+//   Admit(id, max_tokens)    reserve capacity in every group (all or nothing), once
+//   Append(id, n)            allocate blocks for the n new positions (cannot fail once admitted)
+//   ... write K/V, run attention in every layer ...
+//   FreeOutOfWindow(id)      return blocks no future query can see
+//   Release(id)              finish / abort: return everything, once
+//
+// Thread safety: none. Owned and used by the engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/kv_layout.h"
+
+namespace mswa {
+
+struct KvCacheConfig {
+  int64_t block_size = 16;         // B, tokens per block
+  int64_t max_chunk = 512;         // C: most tokens appended to one sequence in one step
+  int64_t max_model_len = 32768;   // longest sequence; bounds the unbounded-window groups
+  std::vector<int64_t> group_windows;     // W_g per group, as in KvLayout (0 = unbounded)
+  std::vector<int64_t> blocks_per_group;  // pool size per group (PlanBlocksPerGroup)
+
+  // InvalidArgument naming the field: sizes >= 1, one pool size per window, windows >= 0,
+  // pools of 0 .. INT32_MAX blocks.
+  absl::Status Validate() const;
+};
+
+// Splits `kv_cache_bytes` across the groups of `layout` in proportion to each group's
+// per-sequence bound, so every group runs out at the same number of concurrent sequences.
+//   bound_g           = R_g blocks (finite window) or ceil(max_model_len / B) (unbounded)
+//   bytes_per_block_g = 2 (K and V) * heads_g * B * head_dim * bytes_per_element
+//   per_seq           = sum_g bound_g * bytes_per_block_g
+//   blocks_g          = floor(kv_cache_bytes * bound_g / per_seq)
+// Example: two groups, bound 4 and 8 blocks, 1 KiB per block each: per_seq = 12 KiB; 30 KiB
+// gives 10 and 20 blocks (2.5 sequences' worth in each).
+// InvalidArgument when the budget cannot hold one sequence of the maximum bound (the message
+// says how many bytes one needs) or a pool would exceed INT32_MAX blocks.
+absl::StatusOr<std::vector<int64_t>> PlanBlocksPerGroup(const KvLayout& layout, int64_t head_dim,
+                                                        int64_t bytes_per_element,
+                                                        int64_t block_size, int64_t max_chunk,
+                                                        int64_t max_model_len,
+                                                        int64_t kv_cache_bytes);
+
+class KvCacheManager {
+ public:
+  // InvalidArgument when config.Validate() fails.
+  static absl::StatusOr<KvCacheManager> Create(KvCacheConfig config);
+
+  int num_groups() const { return static_cast<int>(groups_.size()); }
+  int64_t block_size() const { return config_.block_size; }
+  int64_t window(int g) const { return config_.group_windows[g]; }
+  // Entries of one sequence's block table in group g (R_g, or ceil(max_model_len / B)).
+  int64_t ring_size(int g) const { return groups_[g].ring_size; }
+
+  // Peak blocks a sequence of at most `max_tokens` tokens holds at once in group g:
+  // BlocksForLength(W_g, max_tokens, C, B). max_tokens < 0 means "length unknown": R_g for a
+  // finite window; for an unbounded one there is no bound and this returns -1.
+  int64_t BlocksNeeded(int g, int64_t max_tokens) const;
+
+  // Exact, all-or-nothing admission: reserves BlocksNeeded(g, max_tokens) blocks in every group.
+  // A reservation caps the blocks the sequence holds AT ONCE (blocks the window frees are reused
+  // by the same sequence later), and the sum of reservations never exceeds a pool, so Append
+  // cannot run out. max_tokens < 0: unknown length (a scoring stream), finite groups only.
+  //   OK
+  //   ResourceExhausted  the pools are busy now; retry after others release (nothing changed)
+  //   InvalidArgument    it can never fit: needs more than a whole pool, or max_tokens >
+  //                      max_model_len / unknown length with an unbounded group
+  //   AlreadyExists      seq_id is live
+  absl::Status Admit(int64_t seq_id, int64_t max_tokens);
+
+  // Makes positions [num_tokens, num_tokens + n) writable, allocating their blocks from the
+  // reservation; num_tokens advances by n. On error nothing changes:
+  //   NotFound            unknown seq_id
+  //   InvalidArgument     n < 0
+  //   FailedPrecondition  n > max_chunk, num_tokens + n > max_tokens, or the live blocks would
+  //                       exceed the reservation (only if FreeOutOfWindow was skipped after the
+  //                       previous step).
+  // n = 0 is a no-op.
+  absl::Status Append(int64_t seq_id, int64_t n);
+
+  // Call once the appended positions' attention has run in every layer. Frees, in every finite
+  // group, each block whose positions are all invisible to the next query (position
+  // num_tokens) and so to every later one: block b goes when (b+1)*B - 1 < OldestVisible(
+  // num_tokens, W_g). The partially written last block always stays (its last position is
+  // still to come). Returns the number of blocks freed (0 for an unknown seq_id).
+  int64_t FreeOutOfWindow(int64_t seq_id);
+
+  // Returns every block and the reservation (finish, abort). Unknown seq_id: no-op.
+  void Release(int64_t seq_id);
+
+  // The ring_size(g) entries of the sequence's table in group g; nullptr for an unknown
+  // seq_id. Valid until that sequence is released.
+  const int32_t* BlockTable(int64_t seq_id, int g) const;
+  // Positions appended so far; -1 for an unknown seq_id.
+  int64_t num_tokens(int64_t seq_id) const;
+  // Blocks the sequence holds now in group g; -1 for an unknown seq_id.
+  int64_t live_blocks(int64_t seq_id, int g) const;
+  // Its reservation in group g; -1 for an unknown seq_id.
+  int64_t reservation(int64_t seq_id, int g) const;
+
+  // Accounting per group.
+  int64_t total_blocks(int g) const { return groups_[g].total; }
+  int64_t used_blocks(int g) const {
+    return groups_[g].total - static_cast<int64_t>(groups_[g].free_list.size());
+  }
+  int64_t reserved_blocks(int g) const { return groups_[g].reserved; }
+  // Monotonic: blocks FreeOutOfWindow has returned (Release does not count), for a metric.
+  int64_t blocks_freed_by_window(int g) const { return groups_[g].freed_by_window; }
+  int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
+
+  // Called for every block returned to a pool, by FreeOutOfWindow and Release (tests poison the
+  // block's storage with NaN to prove no kernel reads it again).
+  void set_on_free(std::function<void(int g, int32_t block)> fn) { on_free_ = std::move(fn); }
+
+  // Full consistency check, O(pools + sequences * ring sizes), for tests: every block is either
+  // free or in exactly one ring slot; each ring entry sits in the slot of its logical block; per
+  // sequence live blocks <= reservation <= ring_size; sum of reservations <= pool; and the live
+  // blocks are exactly the allocated logical blocks holding a position some query at or after
+  // the last FreeOutOfWindow's position can still see. Internal describing the first violation.
+  absl::Status CheckInvariants() const;
+
+ private:
+  struct Pool {
+    int64_t window = 0;
+    int64_t ring_size = 0;
+    int64_t total = 0;
+    int64_t reserved = 0;
+    int64_t freed_by_window = 0;
+    std::vector<int32_t> free_list;  // LIFO
+  };
+  // One sequence's state in one group. Live logical blocks are exactly [first_live, end).
+  struct SeqGroup {
+    std::vector<int32_t> ring;  // ring_size entries, -1 = no block
+    int64_t reservation = 0;
+    int64_t first_live = 0;
+    int64_t end = 0;  // ceil(num_tokens / B): one past the last allocated logical block
+  };
+  struct Sequence {
+    int64_t max_tokens = -1;  // < 0: unknown
+    int64_t num_tokens = 0;
+    int64_t freed_at = 0;  // num_tokens at the last FreeOutOfWindow
+    std::vector<SeqGroup> groups;
+  };
+
+  explicit KvCacheManager(KvCacheConfig config);
+  void FreeBlock(int g, int32_t block);
+
+  KvCacheConfig config_;
+  std::vector<Pool> groups_;
+  std::unordered_map<int64_t, Sequence> seqs_;
+  std::function<void(int, int32_t)> on_free_;
+};
+
+}  // namespace mswa

@@ -1,0 +1,550 @@
+#include "server/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "model/sampler.h"
+#include "model/status_macros.h"
+#include "model/stop_matcher.h"
+#include "model/streaming_detokenizer.h"
+
+namespace mswa {
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone: return "none";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+double ScoreTotals::perplexity() const {
+  return tokens > 0 ? std::exp(total_nll / static_cast<double>(tokens)) : 1.0;
+}
+
+double ScoreTotals::bits_per_byte() const {
+  return bytes > 0 ? total_nll / std::log(2.0) / static_cast<double>(bytes) : 0.0;
+}
+
+absl::Status EngineOptions::Validate() const {
+  if (block_size < 1 || block_size > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("KV block size must be in [1, 64], got ", block_size));
+  }
+  if (max_tokens_per_step < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max tokens per step must be >= 1, got ", max_tokens_per_step));
+  }
+  if (max_model_len < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max model length must be >= 1, got ", max_model_len));
+  }
+  if (max_waiting < 1 || max_new_tokens < 1) {
+    return absl::InvalidArgumentError("max waiting requests and max new tokens must be >= 1");
+  }
+  if (kv_cache_bytes < 1) return absl::InvalidArgumentError("KV cache bytes must be > 0");
+  return absl::OkStatus();
+}
+
+// The engine thread's view of one request.
+struct Engine::Request {
+  enum class Kind { kGenerate, kScore };
+  Kind kind = Kind::kGenerate;
+  int64_t id = 0;
+  EventSink sink;
+  absl::Time arrival;
+  absl::Time admitted;
+  bool sent_first = false;
+  bool cancelled = false;
+  int64_t kv_max_tokens = -1;  // reservation bound handed to the KV manager
+  int64_t computed = 0;        // tokens in the KV cache (positions 0 .. computed-1)
+
+  // Generate: prompt then sampled tokens; tokens[computed..] still to be fed.
+  GenerateOptions gen;
+  std::vector<int32_t> tokens;
+  int64_t prompt_len = 0;
+  int64_t generated = 0;
+  std::unique_ptr<Sampler> sampler;
+  std::unique_ptr<StreamingDetokenizer> detok;
+  std::unique_ptr<StopMatcher> stop;
+
+  // Score: unfed holds positions computed .. known-1; a position is fed only once the token
+  // after it (its target) is known, so every fed row is scored.
+  ScoreOptions score;
+  std::deque<int32_t> unfed;
+  int64_t bytes_fed = 0;
+  bool input_closed = false;
+  ScoreTotals totals;
+
+  // Tokens that can go into this step.
+  int64_t Feedable() const {
+    if (kind == Kind::kGenerate) return static_cast<int64_t>(tokens.size()) - computed;
+    return unfed.empty() ? 0 : static_cast<int64_t>(unfed.size()) - 1;
+  }
+  bool decoding() const { return kind == Kind::kGenerate && computed >= prompt_len; }
+};
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config,
+                                                       ModelWeights weights,
+                                                       std::unique_ptr<Tokenizer> tokenizer,
+                                                       const EngineOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  RETURN_IF_ERROR(config.Validate());
+  const KvLayout layout = BuildKvLayout(config);
+  ASSIGN_OR_RETURN(std::vector<int64_t> blocks,
+                   PlanBlocksPerGroup(layout, config.head_dim, sizeof(float), options.block_size,
+                                      options.max_tokens_per_step, options.max_model_len,
+                                      options.kv_cache_bytes));
+  KvCacheConfig kv_config;
+  kv_config.block_size = options.block_size;
+  kv_config.max_chunk = options.max_tokens_per_step;
+  kv_config.max_model_len = options.max_model_len;
+  for (const WindowGroup& g : layout.groups) kv_config.group_windows.push_back(g.window);
+  kv_config.blocks_per_group = blocks;
+  ASSIGN_OR_RETURN(KvCacheManager kv, KvCacheManager::Create(kv_config));
+
+  PagedModelOptions model_options;
+  model_options.block_size = options.block_size;
+  model_options.blocks_per_group = blocks;
+  for (int g = 0; g < kv.num_groups(); ++g) model_options.ring_sizes.push_back(kv.ring_size(g));
+  ASSIGN_OR_RETURN(std::unique_ptr<PagedModel> model,
+                   PagedModel::Create(config, std::move(weights), model_options));
+  std::unique_ptr<Engine> engine(
+      new Engine(std::move(model), std::move(tokenizer), std::move(kv), options));
+  if (options.poison_freed_blocks) {
+    Engine* e = engine.get();
+    e->kv_.set_on_free([e](int g, int32_t block) { e->model_->PoisonBlock(g, block); });
+  }
+  return engine;
+}
+
+Engine::Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tokenizer,
+               KvCacheManager kv, const EngineOptions& options)
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      kv_(std::move(kv)),
+      options_(options) {
+  absl::MutexLock lock(&mu_);
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    stats_.groups.push_back({kv_.window(g), 0, kv_.total_blocks(g), 0});
+  }
+}
+
+Engine::~Engine() { Shutdown(); }
+
+absl::StatusOr<int64_t> Engine::Enqueue(std::unique_ptr<Request> r) {
+  // Requests that could never be admitted are refused now rather than waiting forever.
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    if (kv_.window(g) == 0 && (r->kv_max_tokens < 0 || r->kv_max_tokens > options_.max_model_len)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the model has full-attention heads, so a request may hold at most ", options_.max_model_len,
+          " tokens (--max_model_len); this one needs ",
+          r->kv_max_tokens < 0 ? std::string("an unknown number") : absl::StrCat(r->kv_max_tokens)));
+    }
+    if (kv_.BlocksNeeded(g, r->kv_max_tokens) > kv_.total_blocks(g)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the request needs more KV memory than the whole cache holds (window group ", g,
+          " needs ", kv_.BlocksNeeded(g, r->kv_max_tokens), " blocks of ", kv_.total_blocks(g),
+          "); raise --kv_cache_bytes or shorten the request"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (static_cast<int32_t>(incoming_.size() + stats_.waiting) >= options_.max_waiting) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many waiting requests (", options_.max_waiting, "); retry later"));
+  }
+  r->id = next_id_++;
+  r->arrival = absl::Now();
+  const int64_t id = r->id;
+  live_ids_[id] = r->kind == Request::Kind::kScore;
+  incoming_.push_back(std::move(r));
+  wake_.Signal();
+  return id;
+}
+
+absl::StatusOr<int64_t> Engine::SubmitGenerate(std::vector<int32_t> prompt,
+                                               const GenerateOptions& options, EventSink sink) {
+  if (prompt.empty()) return absl::InvalidArgumentError("prompt is empty");
+  const int64_t vocab = model_->config().vocab_size;
+  for (int32_t t : prompt) {
+    if (t < 0 || t >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", t, " is outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  RETURN_IF_ERROR(options.sampling.Validate());
+  if (options.max_tokens < 1 || options.max_tokens > options_.max_new_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be in [1, ",
+                                                   options_.max_new_tokens, "], got ",
+                                                   options.max_tokens));
+  }
+  if (options.top_logprobs < 0 || options.top_logprobs > 20) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_logprobs must be in [0, 20], got ", options.top_logprobs));
+  }
+  auto r = std::make_unique<Request>();
+  r->kind = Request::Kind::kGenerate;
+  r->sink = std::move(sink);
+  r->gen = options;
+  r->prompt_len = static_cast<int64_t>(prompt.size());
+  r->kv_max_tokens = r->prompt_len + options.max_tokens;
+  r->sampler = std::make_unique<Sampler>(options.sampling, prompt);
+  r->detok = std::make_unique<StreamingDetokenizer>(*tokenizer_);
+  r->stop = std::make_unique<StopMatcher>(options.stop);
+  r->tokens = std::move(prompt);
+  return Enqueue(std::move(r));
+}
+
+absl::StatusOr<int64_t> Engine::SubmitScore(const ScoreOptions& options, int64_t expected_tokens,
+                                            EventSink sink) {
+  auto r = std::make_unique<Request>();
+  r->kind = Request::Kind::kScore;
+  r->sink = std::move(sink);
+  r->score = options;
+  if (expected_tokens >= 0) r->kv_max_tokens = expected_tokens + (options.add_bos ? 1 : 0);
+  if (options.add_bos) {
+    const int64_t bos = model_->config().bos_token_id;
+    if (bos < 0) {
+      return absl::InvalidArgumentError("add_bos is set but the model has no BOS token");
+    }
+    r->unfed.push_back(static_cast<int32_t>(bos));
+  }
+  return Enqueue(std::move(r));
+}
+
+absl::Status Engine::FeedScore(int64_t request_id, const std::vector<int32_t>& tokens,
+                               int64_t bytes, bool last) {
+  const int64_t vocab = model_->config().vocab_size;
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", t, " is outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = live_ids_.find(request_id);
+  if (it == live_ids_.end() || !it->second) {
+    return absl::NotFoundError(absl::StrCat("no open scoring request ", request_id));
+  }
+  feeds_.push_back(Feed{request_id, tokens, bytes, last});
+  wake_.Signal();
+  return absl::OkStatus();
+}
+
+void Engine::Cancel(int64_t request_id) {
+  absl::MutexLock lock(&mu_);
+  if (live_ids_.count(request_id) == 0) return;
+  cancelled_.push_back(request_id);
+  wake_.Signal();
+}
+
+void Engine::TakeIncoming() {
+  std::deque<std::unique_ptr<Request>> incoming;
+  std::vector<int64_t> cancelled;
+  std::vector<Feed> feeds;
+  {
+    absl::MutexLock lock(&mu_);
+    incoming.swap(incoming_);
+    cancelled.swap(cancelled_);
+    feeds.swap(feeds_);
+  }
+  for (auto& r : incoming) waiting_.push_back(std::move(r));
+  auto find = [&](int64_t id) -> Request* {
+    for (auto& r : running_) {
+      if (r->id == id) return r.get();
+    }
+    for (auto& r : waiting_) {
+      if (r->id == id) return r.get();
+    }
+    return nullptr;
+  };
+  for (Feed& f : feeds) {
+    if (Request* r = find(f.id)) {
+      r->unfed.insert(r->unfed.end(), f.tokens.begin(), f.tokens.end());
+      r->bytes_fed += f.bytes;
+      r->input_closed = r->input_closed || f.last;
+    }
+  }
+  for (int64_t id : cancelled) {
+    if (Request* r = find(id)) r->cancelled = true;
+  }
+}
+
+void Engine::Admit() {
+  while (!waiting_.empty()) {
+    Request& r = *waiting_.front();
+    if (r.cancelled) {
+      Finish(r, FinishReason::kCancelled);
+      waiting_.pop_front();
+      continue;
+    }
+    absl::Status s = kv_.Admit(r.id, r.kv_max_tokens);
+    if (absl::IsResourceExhausted(s)) return;  // first come, first served: wait for memory
+    if (!s.ok()) {
+      Finish(r, FinishReason::kAborted, s);
+      waiting_.pop_front();
+      continue;
+    }
+    r.admitted = absl::Now();
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+void Engine::Finish(Request& r, FinishReason reason, absl::Status error) {
+  kv_.Release(r.id);
+  EngineEvent e;
+  e.request_id = r.id;
+  e.finished = true;
+  e.finish_reason = reason;
+  e.error = std::move(error);
+  e.prompt_tokens = r.prompt_len;
+  e.completion_tokens = r.generated;
+  e.score = r.totals;
+  const absl::Time now = absl::Now();
+  e.timings.queue_seconds = absl::ToDoubleSeconds((r.admitted == absl::Time() ? now : r.admitted) - r.arrival);
+  e.timings.first_token_seconds = e.timings.queue_seconds;
+  e.timings.total_seconds = absl::ToDoubleSeconds(now - r.arrival);
+  r.sink(std::move(e));
+  r.sink = nullptr;  // finished: nothing more is sent
+  absl::MutexLock lock(&mu_);
+  live_ids_.erase(r.id);
+}
+
+bool Engine::Step() {
+  TakeIncoming();
+  // Cancellations first, so their blocks are free for admission in this very step.
+  for (auto& r : running_) {
+    if (r->cancelled) Finish(*r, FinishReason::kCancelled);
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& r) { return r->sink == nullptr; }),
+                 running_.end());
+  Admit();
+
+  // ---- plan: decodes first, then prefill chunks in arrival order ----------------------------
+  struct Slot {
+    Request* r;
+    int64_t begin;  // first row in the flat batch
+    int64_t n;      // tokens of this request in the batch
+    int32_t seq;    // row of the block tables
+  };
+  std::vector<Slot> slots;
+  int64_t budget = options_.max_tokens_per_step;
+  for (auto& r : running_) {
+    if (budget > 0 && r->decoding() && r->Feedable() > 0) {
+      slots.push_back({r.get(), 0, 1, 0});
+      --budget;
+    }
+  }
+  for (auto& r : running_) {
+    if (budget <= 0) break;
+    if (r->decoding()) continue;
+    const int64_t n = std::min(r->Feedable(), budget);
+    if (n <= 0) continue;
+    slots.push_back({r.get(), 0, n, 0});
+    budget -= n;
+  }
+
+  // Scoring requests whose input is complete and fully scored finish without a forward.
+  for (auto& r : running_) {
+    if (r->kind == Request::Kind::kScore && r->input_closed && r->Feedable() == 0) {
+      r->totals.bytes = r->bytes_fed;
+      Finish(*r, FinishReason::kLength);
+    }
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& r) { return r->sink == nullptr; }),
+                 running_.end());
+  if (slots.empty()) {
+    absl::MutexLock lock(&mu_);
+    stats_.waiting = static_cast<int64_t>(waiting_.size());
+    stats_.running = static_cast<int64_t>(running_.size());
+    return false;
+  }
+
+  // ---- build the flat batch --------------------------------------------------------------
+  const int64_t stride = model_->table_stride();
+  std::vector<int32_t> tokens, seq_index, tables(slots.size() * stride, -1);
+  std::vector<int64_t> positions, logits_rows;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Slot& s = slots[i];
+    Request& r = *s.r;
+    s.begin = static_cast<int64_t>(tokens.size());
+    s.seq = static_cast<int32_t>(i);
+    absl::Status appended = kv_.Append(r.id, s.n);
+    if (!appended.ok()) {  // cannot happen for an admitted request; never crash the server
+      r.cancelled = true;
+      s.n = 0;
+      continue;
+    }
+    for (int64_t j = 0; j < s.n; ++j) {
+      tokens.push_back(r.kind == Request::Kind::kGenerate ? r.tokens[r.computed + j] : r.unfed[j]);
+      positions.push_back(r.computed + j);
+      seq_index.push_back(s.seq);
+    }
+    for (int g = 0; g < kv_.num_groups(); ++g) {
+      const int32_t* ring = kv_.BlockTable(r.id, g);
+      std::copy_n(ring, kv_.ring_size(g), tables.begin() + i * stride + model_->table_offsets()[g]);
+    }
+    if (r.kind == Request::Kind::kScore) {
+      for (int64_t j = 0; j < s.n; ++j) logits_rows.push_back(s.begin + j);
+    } else if (r.computed + s.n >= r.prompt_len) {
+      logits_rows.push_back(s.begin + s.n - 1);  // the prompt is complete: sample
+    }
+  }
+  StepInput in;
+  in.num_tokens = static_cast<int64_t>(tokens.size());
+  in.tokens = tokens.data();
+  in.positions = positions.data();
+  in.seq_index = seq_index.data();
+  in.block_tables = tables.data();
+  in.num_logits = static_cast<int64_t>(logits_rows.size());
+  in.logits_rows = logits_rows.data();
+  at::Tensor logits = in.num_tokens > 0 ? model_->Forward(in) : at::Tensor();
+  const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
+
+  // ---- consume the outputs -----------------------------------------------------------------
+  int64_t row = 0, prompt_tokens = 0, generated = 0, scored = 0;
+  for (Slot& s : slots) {
+    Request& r = *s.r;
+    if (s.n == 0) continue;
+    r.computed += s.n;
+    kv_.FreeOutOfWindow(r.id);
+    if (r.kind == Request::Kind::kScore) {
+      EngineEvent e;
+      e.request_id = r.id;
+      for (int64_t j = 0; j < s.n; ++j, ++row) {
+        const int32_t target = r.unfed[j + 1];
+        const float lp = LogSoftmaxAt(logits[row].data_ptr<float>(), vocab, target);
+        r.totals.total_nll -= lp;
+        ++r.totals.tokens;
+        if (r.score.per_token_logprobs) e.token_logprobs.push_back(lp);
+      }
+      r.unfed.erase(r.unfed.begin(), r.unfed.begin() + s.n);
+      scored += s.n;
+      r.totals.bytes = r.bytes_fed;
+      e.score = r.totals;
+      r.sent_first = true;
+      r.sink(std::move(e));
+      continue;
+    }
+    if (r.computed - s.n < r.prompt_len) prompt_tokens += std::min(s.n, r.prompt_len - (r.computed - s.n));
+    if (r.computed < r.prompt_len) continue;  // mid-prompt chunk: nothing to sample yet
+    const float* row_logits = logits[row++].data_ptr<float>();
+    const SampleResult sample = r.sampler->Sample(row_logits, vocab, r.gen.top_logprobs);
+    ++generated;
+    EmitGenerated(r, sample, row_logits);
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& r) { return r->sink == nullptr; }),
+                 running_.end());
+
+  absl::MutexLock lock(&mu_);
+  ++stats_.steps;
+  stats_.prompt_tokens += prompt_tokens;
+  stats_.generated_tokens += generated;
+  stats_.scored_tokens += scored;
+  stats_.waiting = static_cast<int64_t>(waiting_.size());
+  stats_.running = static_cast<int64_t>(running_.size());
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    stats_.groups[g].used_blocks = kv_.used_blocks(g);
+    stats_.groups[g].freed_by_window = kv_.blocks_freed_by_window(g);
+  }
+  return true;
+}
+
+void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* logits) {
+  const int32_t token = sample.token;
+  ++r.generated;
+  r.tokens.push_back(token);
+  const bool eos = !r.gen.ignore_eos && token == model_->config().eos_token_id;
+  EngineEvent e;
+  e.request_id = r.id;
+  e.token_ids.push_back(token);
+  if (r.gen.logprobs || r.gen.top_logprobs > 0) e.logprobs.push_back(sample);
+  if (!eos) e.text = r.stop->Push(r.detok->Push(token));
+  FinishReason reason = FinishReason::kNone;
+  if (r.stop->matched()) {
+    reason = FinishReason::kStop;
+  } else if (eos) {
+    reason = FinishReason::kEos;
+  } else if (r.generated >= r.gen.max_tokens) {
+    reason = FinishReason::kLength;
+  }
+  if (reason != FinishReason::kNone && reason != FinishReason::kStop) {
+    // Release what the detokenizer and the stop matcher still hold.
+    e.text += r.stop->Push(r.detok->Flush());
+    if (r.stop->matched()) reason = FinishReason::kStop;
+    e.text += r.stop->Flush();
+  }
+  const absl::Time now = absl::Now();
+  if (!r.sent_first) {
+    r.sent_first = true;
+    e.timings.first_token_seconds = absl::ToDoubleSeconds(now - r.arrival);
+  }
+  if (reason == FinishReason::kNone) {
+    r.sink(std::move(e));
+    return;
+  }
+  // The last event carries the final text too.
+  kv_.Release(r.id);
+  e.finished = true;
+  e.finish_reason = reason;
+  e.matched_stop = r.stop->matched() ? r.stop->matched_stop() : "";
+  e.prompt_tokens = r.prompt_len;
+  e.completion_tokens = r.generated;
+  e.timings.queue_seconds = absl::ToDoubleSeconds(r.admitted - r.arrival);
+  e.timings.total_seconds = absl::ToDoubleSeconds(now - r.arrival);
+  r.sink(std::move(e));
+  r.sink = nullptr;
+  absl::MutexLock lock(&mu_);
+  live_ids_.erase(r.id);
+}
+
+void Engine::Loop() {
+  while (!stop_.load()) {
+    if (Step()) continue;
+    absl::MutexLock lock(&mu_);
+    if (incoming_.empty() && cancelled_.empty() && feeds_.empty() && !stop_.load()) {
+      wake_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
+    }
+  }
+}
+
+void Engine::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Engine::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ && !thread_.joinable()) return;
+    shutting_down_ = true;
+    stop_ = true;
+    wake_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+  TakeIncoming();
+  for (auto& r : running_) {
+    if (r->sink) Finish(*r, FinishReason::kAborted, absl::UnavailableError("the server shut down"));
+  }
+  for (auto& r : waiting_) {
+    if (r->sink) Finish(*r, FinishReason::kAborted, absl::UnavailableError("the server shut down"));
+  }
+  running_.clear();
+  waiting_.clear();
+}
+
+EngineStats Engine::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace mswa

@@ -1,0 +1,149 @@
+// The engine: one thread that owns the model, the KV cache and the scheduler, and runs
+// iteration-level (continuously batched) steps. Other threads only submit, feed and cancel.
+//
+// A step, with a token budget of EngineOptions::max_tokens_per_step:
+//   1. apply cancellations (their blocks are freed now) and admit waiting requests in arrival
+//      order while every window group can reserve the request's exact KV bound (all-or-nothing;
+//      nothing is ever preempted or recomputed);
+//   2. one token for every generating sequence whose prompt is done (decodes first), then
+//      prefill chunks (prompt or text being scored) in arrival order until the budget is spent;
+//   3. one forward over the flat batch; blocks that left every window are freed;
+//   4. sample (generate) or score, stream the events, finish and release what is done.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "model/config.h"
+#include "model/kv_cache_manager.h"
+#include "model/paged_model.h"
+#include "model/tokenizer.h"
+#include "model/weights.h"
+#include "server/request.h"
+
+namespace mswa {
+
+struct EngineOptions {
+  int64_t kv_cache_bytes = int64_t{1} << 30;  // fp32 K and V pools, split across window groups
+  int64_t block_size = 16;
+  int64_t max_tokens_per_step = 512;  // token budget of one step (also the largest prefill chunk)
+  int64_t max_model_len = 32768;      // longest sequence where some window is unbounded
+  int32_t max_waiting = 256;          // queued requests beyond which Submit fails
+  int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens
+  bool poison_freed_blocks = false;   // fill freed KV blocks with NaN (tests, debugging)
+  absl::Status Validate() const;
+};
+
+// Counters and gauges for metrics and tests; a consistent snapshot.
+struct EngineStats {
+  int64_t waiting = 0;
+  int64_t running = 0;
+  int64_t steps = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  int64_t scored_tokens = 0;
+  struct Group {
+    int64_t window = 0;
+    int64_t used_blocks = 0;
+    int64_t total_blocks = 0;
+    int64_t freed_by_window = 0;
+  };
+  std::vector<Group> groups;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const ModelConfig& config,
+                                                       ModelWeights weights,
+                                                       std::unique_ptr<Tokenizer> tokenizer,
+                                                       const EngineOptions& options);
+  ~Engine();  // stops the thread (Shutdown)
+
+  // Thread-safe. Queues a generation of `prompt` (token ids, BOS included if wanted).
+  //   InvalidArgument: empty prompt, a token id outside the vocabulary, bad options, or a
+  //                    request that can never fit (longer than max_model_len with an unbounded
+  //                    window, or more KV than the whole pool);
+  //   ResourceExhausted: max_waiting requests are already queued;
+  //   Unavailable: the engine is shutting down.
+  // On success every later event goes to `sink`, the last one with finished set.
+  absl::StatusOr<int64_t> SubmitGenerate(std::vector<int32_t> prompt,
+                                         const GenerateOptions& options, EventSink sink);
+
+  // Thread-safe. Opens a scoring request; its text arrives through FeedScore. Errors as above.
+  // `expected_tokens` (< 0: unknown) bounds the KV reservation of full-attention heads.
+  absl::StatusOr<int64_t> SubmitScore(const ScoreOptions& options, int64_t expected_tokens,
+                                      EventSink sink);
+  // Thread-safe. Appends tokens of the text being scored (`bytes` of text they stand for);
+  // `last` closes the input. NotFound for an unknown or finished request.
+  absl::Status FeedScore(int64_t request_id, const std::vector<int32_t>& tokens, int64_t bytes,
+                         bool last);
+
+  // Thread-safe. The request finishes with kCancelled at the next step and its blocks are
+  // freed. Unknown or finished ids are ignored.
+  void Cancel(int64_t request_id);
+
+  // Starts the engine thread (Step in a loop, sleeping when idle).
+  void Start();
+  // Stops admitting; running requests are finished with kAborted; joins the thread. Idempotent.
+  void Shutdown();
+
+  // Engine thread only (or tests that never call Start): runs one step. False when idle.
+  bool Step();
+
+  EngineStats stats() const;  // thread-safe
+  const ModelConfig& config() const { return model_->config(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const EngineOptions& options() const { return options_; }
+  const KvCacheManager& kv() const { return kv_; }  // engine thread / tests only
+
+ private:
+  struct Request;
+  Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tokenizer,
+         KvCacheManager kv, const EngineOptions& options);
+  absl::StatusOr<int64_t> Enqueue(std::unique_ptr<Request> request);
+  void TakeIncoming();
+  void Admit();
+  void Finish(Request& r, FinishReason reason, absl::Status error = absl::OkStatus());
+  void EmitGenerated(Request& r, const SampleResult& sample, const float* logits);
+  void Loop();
+
+  std::unique_ptr<PagedModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  KvCacheManager kv_;
+  EngineOptions options_;
+
+  // Shared with submitting threads.
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_;
+  std::deque<std::unique_ptr<Request>> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> cancelled_ ABSL_GUARDED_BY(mu_);
+  struct Feed {
+    int64_t id;
+    std::vector<int32_t> tokens;
+    int64_t bytes;
+    bool last;
+  };
+  std::vector<Feed> feeds_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, bool> live_ids_ ABSL_GUARDED_BY(mu_);  // submitted and not finished
+  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  EngineStats stats_ ABSL_GUARDED_BY(mu_);
+
+  // Engine thread only.
+  std::deque<std::unique_ptr<Request>> waiting_;
+  std::vector<std::unique_ptr<Request>> running_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace mswa
