@@ -50,6 +50,15 @@ RawStats ComputeRawStats(const float* logits, int32_t vocab) {
   return raw;
 }
 
+// Lowest id among the maxima of a finite-or-(-inf) array.
+int32_t Argmax(const float* values, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; ++i) {
+    if (values[i] > values[best]) best = i;  // strict: ties keep the lower id
+  }
+  return best;
+}
+
 float RawLogprob(const float* logits, int32_t id, const RawStats& raw) {
   return static_cast<float>(static_cast<double>(logits[id]) - raw.max - raw.log_norm);
 }
@@ -158,40 +167,39 @@ Sampler::Sampler(const SamplingParams& params, const std::vector<int32_t>& promp
 void Sampler::SyncSeen(int32_t vocab) {
   if (static_cast<int32_t>(seen_.size()) == vocab) return;
   seen_.assign(vocab, 0);
+  seen_ids_.clear();
   for (const int32_t id : history_) {
-    if (id >= 0 && id < vocab) seen_[id] = 1;
+    if (id >= 0 && id < vocab && !seen_[id]) {
+      seen_[id] = 1;
+      seen_ids_.push_back(id);
+    }
   }
 }
 
 void Sampler::Record(int32_t token) {
   if (!penalize_) return;
   history_.push_back(token);
-  if (token >= 0 && token < static_cast<int32_t>(seen_.size())) seen_[token] = 1;
-}
-
-float Sampler::Penalized(const float* logits, int32_t id) const {
-  const float l = logits[id];
-  if (!penalize_ || !seen_[id]) return l;
-  const float rp = params_.repetition_penalty;
-  const float v = l > 0 ? l / rp : l * rp;
-  // l * rp can overflow to -inf, which would turn a possible token into an impossible one.
-  return v == -kInfF && l != -kInfF ? std::numeric_limits<float>::lowest() : v;
-}
-
-int32_t Sampler::GreedyPenalized(const float* logits, int32_t vocab) const {
-  int32_t best = 0;
-  float best_v = Penalized(logits, 0);
-  for (int32_t i = 1; i < vocab; ++i) {
-    const float v = Penalized(logits, i);
-    if (v > best_v) {  // strict: ties keep the lower id
-      best = i;
-      best_v = v;
-    }
+  if (token >= 0 && token < static_cast<int32_t>(seen_.size()) && !seen_[token]) {
+    seen_[token] = 1;
+    seen_ids_.push_back(token);
   }
-  return best;
 }
 
-int32_t Sampler::Draw(const float* logits, int32_t vocab, double raw_sum, double u) {
+const float* Sampler::PenalizedLogits(const float* logits, int32_t vocab) {
+  if (!penalize_) return logits;
+  SyncSeen(vocab);
+  penalized_.assign(logits, logits + vocab);
+  const float rp = params_.repetition_penalty;
+  for (const int32_t id : seen_ids_) {
+    float& l = penalized_[id];
+    const float v = l > 0 ? l / rp : l * rp;
+    // l * rp can overflow to -inf, which would turn a possible token into an impossible one.
+    l = v == -kInfF && l != -kInfF ? std::numeric_limits<float>::lowest() : v;
+  }
+  return penalized_.data();
+}
+
+int32_t Sampler::Draw(const float* penalized, int32_t vocab, double raw_sum, double u) {
   // Candidates in id order: every token with a penalized logit above -inf. Non-empty, because
   // the raw logits have a finite entry and the penalty keeps it finite.
   std::vector<Candidate>& c = candidates_;
@@ -199,7 +207,7 @@ int32_t Sampler::Draw(const float* logits, int32_t vocab, double raw_sum, double
   size_t n = 0;
   float v_max = -kInfF;
   for (int32_t i = 0; i < vocab; ++i) {
-    const float v = Penalized(logits, i);
+    const float v = penalized[i];
     if (v == -kInfF) continue;
     c[n++] = {v, i};
     v_max = std::max(v_max, v);
@@ -286,13 +294,14 @@ SampleResult Sampler::Sample(const float* logits, int32_t vocab, int32_t top_n) 
     Record(0);
     return {0, -kInfF, {}};
   }
-  if (penalize_) SyncSeen(vocab);
   SampleResult result;
   // !(T > 0) also sends an invalid (NaN, negative) temperature to greedy.
   if (params_.temperature > 0) {
-    result.token = Draw(logits, vocab, raw.sum, u);
+    result.token = Draw(PenalizedLogits(logits, vocab), vocab, raw.sum, u);
+  } else if (penalize_) {
+    result.token = Argmax(PenalizedLogits(logits, vocab), vocab);
   } else {
-    result.token = penalize_ ? GreedyPenalized(logits, vocab) : raw.argmax;
+    result.token = raw.argmax;
   }
   result.logprob = RawLogprob(logits, result.token, raw);
   result.top = TopN(logits, vocab, top_n, raw);

@@ -3,7 +3,7 @@
 //
 // Pipeline (the HF / vLLM order), over logits l[0..vocab):
 //   1. repetition penalty (CTRL): for every id seen in the prompt or output so far,
-//      l' = l > 0 ? l / rp : l * rp   in float       (l' = l for unseen ids)
+//      l' = l > 0 ? l / rp : l * rp in float (l' = l for unseen ids; overflow clamps to -FLT_MAX)
 //   2. temperature: z = l' / T; w = exp(z - max z) in double, so the most likely token has w = 1
 //   3. order the tokens by (z desc, id asc) -- the same as (probability desc, id asc), but
 //      without the ties that exp() underflow would create; every filter keeps a prefix of it:
@@ -72,14 +72,16 @@ class Sampler {
   //
   // -inf is a valid logit (an impossible token; it is never sampled). When the distribution is
   // undefined -- any NaN or +inf logit, every logit -inf, or vocab <= 0 -- the result is
-  // token 0 with logprob -inf and an empty `top`; -inf marks exactly this case, since a sampled
-  // token otherwise has a finite logit. It still consumes a draw and records token 0.
+  // token 0 with logprob -inf and an empty `top`, so callers can detect it (a sampled token's
+  // logprob is otherwise finite for any logits within +-1e38). It still consumes a draw and
+  // records token 0.
   //
   // Cost, vocab V: two O(V) passes and V exp() for the raw logprobs (shared with greedy when
-  // there is no penalty), O(V log top_n) for `top`; then greedy with a penalty: one O(V) pass;
-  // top_k = k: O(V) nth_element + O(k log k) + k exp(); otherwise V exp() (none at T = 1 without
-  // penalty: the raw sum is reused) and a lazy sort that stops where the cumulative mass reaches
-  // u or the top-p/min-p cut: a handful of tokens when peaked, O(V log V) at worst (flat).
+  // there is no penalty); O(V log top_n) for `top`; with a penalty, a V-float copy. Then
+  // greedy: one O(V) pass; top_k = k: O(V) nth_element + O(k log k) + k exp(); otherwise V
+  // exp() (none at T = 1 without penalty: the raw sum is reused) and a lazy sort that stops
+  // where the cumulative mass reaches u or the top-p/min-p cut: a handful of tokens when
+  // peaked, O(V log V) at worst (flat).
   SampleResult Sample(const float* logits, int32_t vocab, int32_t top_n);
 
  private:
@@ -89,21 +91,23 @@ class Sampler {
     int32_t id;
   };
 
-  // Penalized logit of `id`. A finite logit stays finite (clamped at the lowest float).
-  float Penalized(const float* logits, int32_t id) const;
   void SyncSeen(int32_t vocab);
   void Record(int32_t token);
-  int32_t GreedyPenalized(const float* logits, int32_t vocab) const;
+  // `logits` itself without a penalty, else a penalized copy (valid until the next call): a
+  // memcpy plus O(distinct seen ids), so later passes need no per-token branch.
+  const float* PenalizedLogits(const float* logits, int32_t vocab);
   // `raw_sum`: sum of exp(l - max l) over the raw logits in id order.
-  int32_t Draw(const float* logits, int32_t vocab, double raw_sum, double u);
+  int32_t Draw(const float* penalized, int32_t vocab, double raw_sum, double u);
 
   SamplingParams params_;
   bool penalize_;
   uint64_t step_ = 0;
-  // Every id seen, prompt first (kept only when penalizing); `seen_` is its membership mask
-  // over [0, vocab), rebuilt when the vocab size changes.
+  // Every id seen, prompt first (kept only when penalizing). `seen_` is its membership mask over
+  // [0, vocab) and `seen_ids_` its distinct in-range ids; both are rebuilt if vocab changes.
   std::vector<int32_t> history_;
   std::vector<uint8_t> seen_;
+  std::vector<int32_t> seen_ids_;
+  std::vector<float> penalized_;
   // Reused across calls to avoid V-sized allocations per token.
   std::vector<Candidate> candidates_;
   std::vector<double> weights_;  // exp(z - max z) of the sorted candidate prefix

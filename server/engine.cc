@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 #include <utility>
+
+#include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
 #include "model/sampler.h"
@@ -47,6 +50,7 @@ absl::Status EngineOptions::Validate() const {
     return absl::InvalidArgumentError("max waiting requests and max new tokens must be >= 1");
   }
   if (kv_cache_bytes < 1) return absl::InvalidArgumentError("KV cache bytes must be > 0");
+  if (num_threads < 0) return absl::InvalidArgumentError("threads must be >= 0 (0 = all cores)");
   return absl::OkStatus();
 }
 
@@ -317,6 +321,15 @@ void Engine::Finish(Request& r, FinishReason reason, absl::Status error) {
 }
 
 bool Engine::Step() {
+  // OpenMP's thread count is per calling thread: set it in whichever thread runs the steps.
+  thread_local int32_t threads_set = 0;
+  const int32_t threads = options_.num_threads > 0
+                              ? options_.num_threads
+                              : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads_set != threads) {
+    at::set_num_threads(threads);
+    threads_set = threads;
+  }
   TakeIncoming();
   // Cancellations first, so their blocks are free for admission in this very step.
   for (auto& r : running_) {

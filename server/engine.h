@@ -41,6 +41,9 @@ struct EngineOptions {
   int32_t max_waiting = 256;          // queued requests beyond which Submit fails
   int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens
   bool poison_freed_blocks = false;   // fill freed KV blocks with NaN (tests, debugging)
+  // Threads for matrix products and attention (0: every core). Set explicitly because LibTorch's
+  // own default can be 1 on VMs whose CPU topology it cannot read.
+  int32_t num_threads = 0;
   absl::Status Validate() const;
 };
 
