@@ -200,7 +200,7 @@ double AttentionBytesPerSecond(const ModelConfig& c, int batch) {
     const auto t0 = Clock::now();
     for (int64_t l = 0; l < layers; ++l) {
       p.kv_heads = heads[l].data();
-      PagedAttentionCpu(p, q.data(), 0.17f, out.data());
+      PagedAttentionCpu(p, q.data(), H * D, 0.17f, out.data());
     }
     best = std::max(best, bytes_per_call / Seconds(t0, Clock::now()));
   }
@@ -243,6 +243,11 @@ int main(int argc, char** argv) {
   // Decode reads every weight once per step (the tied embedding/LM head once).
   const double roofline = bw / weight_bytes;
   const double roofline_cached = bw_weights / weight_bytes;
+  if (const char* only = std::getenv("MSWA_BENCH_DECODE_BATCH")) {  // for profiling one case
+    const int batch = std::atoi(only);
+    std::printf("decode batch %d: %.0f tokens/s\n", batch, DecodeTokensPerSecond(c, batch, 256));
+    return 0;
+  }
   const double d1 = DecodeTokensPerSecond(c, 1, 256);
   std::printf("decode batch 1: %.0f tokens/s (%.3f ms/token); roofline %.0f tokens/s from DRAM "
               "(ratio %.2f), %.0f from a weights-sized buffer (ratio %.2f)\n",

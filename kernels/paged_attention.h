@@ -51,16 +51,19 @@ struct PagedKvParams {
   int32_t num_groups = 0;
 };
 
-// Writes the new keys/values, k and v [num_tokens, num_kv_heads, head_dim], into their slots.
-// Every token's block must be allocated. Tokens of one sequence may be in any order.
-void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v);
+// Writes the new keys/values into their slots: token t's keys are k[t * row_stride + h * D + d]
+// for KV head h (so k and v may point into a fused QKV row), likewise v. Every token's block must
+// be allocated. Tokens of one sequence may be in any order.
+void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride);
 
 // out[t, h, :] = sum_p softmax_p(scale * q[t, h, :] . K[p]) V[p] over the keys p in the window of
 // query head h (KV head h / (num_q_heads / num_kv_heads)) at position positions[t], for
-// q and out [num_tokens, num_q_heads, head_dim]. The keys of every position <= positions[t] that
+// q[t * q_row_stride + h * D + d] (q may point into a fused QKV row) and out
+// [num_tokens, num_q_heads, head_dim] contiguous. The keys of every position <= positions[t] that
 // the window covers must already be in the cache (write the current chunk first). fp32
 // accumulation with an online softmax; reads only in-window blocks. Threaded over
 // (token, KV head) with dynamic scheduling, so heads whose windows differ by 8x still balance.
-void PagedAttentionCpu(const PagedKvParams& p, const float* q, float scale, float* out);
+void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_stride, float scale,
+                       float* out);
 
 }  // namespace mswa

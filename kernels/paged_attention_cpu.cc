@@ -98,7 +98,7 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
 
 }  // namespace
 
-void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v) {
+void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
   const int64_t D = p.head_dim;
 #pragma omp parallel for schedule(static) if (p.num_tokens * p.num_kv_heads > 64)
   for (int64_t t = 0; t < p.num_tokens; ++t) {
@@ -109,13 +109,14 @@ void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v) {
       const KvPoolView& pool = p.pools[head.group];
       const int32_t block = BlockOf(p, p.seq_index[t], head.group, pos);
       const int64_t offset = (HeadRows(pool.k, p, pool, block, head.group_head) - pool.k) + slot * D;
-      std::copy_n(k + (t * p.num_kv_heads + h) * D, D, pool.k + offset);
-      std::copy_n(v + (t * p.num_kv_heads + h) * D, D, pool.v + offset);
+      std::copy_n(k + t * row_stride + h * D, D, pool.k + offset);
+      std::copy_n(v + t * row_stride + h * D, D, pool.v + offset);
     }
   }
 }
 
-void PagedAttentionCpu(const PagedKvParams& p, const float* q, float scale, float* out) {
+void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_stride, float scale,
+                       float* out) {
   const int64_t group = p.num_q_heads / p.num_kv_heads;
   const int64_t splits = (group + kMaxGroup - 1) / kMaxGroup;
   const int64_t items = p.num_tokens * p.num_kv_heads * splits;
@@ -135,7 +136,7 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, float scale, floa
     const int64_t first = OldestVisible(pos, head.window);
     const int64_t h0 = kvh * group + part * kMaxGroup;
     const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
-    AttendOneKvHead(p, head, p.seq_index[t], first, pos, q + (t * p.num_q_heads + h0) * D, D, nq,
+    AttendOneKvHead(p, head, p.seq_index[t], first, pos, q + t * q_row_stride + h0 * D, D, nq,
                     scale, out + (t * p.num_q_heads + h0) * D, D);
   }
 }

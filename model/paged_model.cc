@@ -1,11 +1,12 @@
 #include "model/paged_model.h"
 
+#include "kernels/small_linear.h"
+
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "model/reference_forward.h"
-#include "model/rope.h"
 
 namespace mswa {
 
@@ -46,6 +47,14 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModel::Create(const ModelConfig
   for (const auto& l : weights.layers) {
     m->w_qkv_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).contiguous());
     m->w_gate_up_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).contiguous());
+    m->w_qkv_t_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).t().contiguous());
+    m->w_o_t_.push_back(l.o_proj.t().contiguous());
+    m->w_gate_up_t_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).t().contiguous());
+    m->w_down_t_.push_back(l.down_proj.t().contiguous());
+  }
+  m->lm_head_t_ = weights.lm_head.t().contiguous();
+  for (int64_t i = 0; i < config.head_dim / 2; ++i) {
+    m->inv_freq_.push_back(std::pow(config.rope_theta, -2.0 * static_cast<double>(i) / config.head_dim));
   }
   m->weights_ = std::move(weights);
 
@@ -85,16 +94,82 @@ void PagedModel::PoisonBlock(int g, int32_t block) {
   pool_v_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
 }
 
+namespace {
+
+// y[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * w for rows of `n` floats.
+void RmsNormRows(const float* x, const float* w, int64_t rows, int64_t n, double eps, float* y) {
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* xr = x + t * n;
+    float ss = 0.f;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t i = 0; i < n; ++i) ss += xr[i] * xr[i];
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(n) + static_cast<float>(eps));
+    float* yr = y + t * n;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * r * w[i];
+  }
+}
+
+// Rotates `heads` heads of D floats starting at row + offset, in place ("rotate half").
+void RotateInPlace(float* x, int64_t heads, int64_t D, const float* cos, const float* sin) {
+  const int64_t half = D / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* a = x + h * D;
+    float* b = a + half;
+#pragma omp simd
+    for (int64_t i = 0; i < half; ++i) {
+      const float x1 = a[i], x2 = b[i];
+      a[i] = x1 * cos[i] - x2 * sin[i];
+      b[i] = x2 * cos[i] + x1 * sin[i];
+    }
+  }
+}
+
+}  // namespace
+
+void PagedModel::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
+                        bool accumulate) const {
+  const at::Tensor* w = nullptr;    // [out, in]
+  const at::Tensor* w_t = nullptr;  // [in, out]
+  switch (proj) {
+    case Proj::kQkv: w = &w_qkv_[layer]; w_t = &w_qkv_t_[layer]; break;
+    case Proj::kO: w = &weights_.layers[layer].o_proj; w_t = &w_o_t_[layer]; break;
+    case Proj::kGateUp: w = &w_gate_up_[layer]; w_t = &w_gate_up_t_[layer]; break;
+    case Proj::kDown: w = &weights_.layers[layer].down_proj; w_t = &w_down_t_[layer]; break;
+    case Proj::kLmHead: w = &weights_.lm_head; w_t = &lm_head_t_; break;
+  }
+  const int64_t rows = x.size(0);
+  if (rows <= kSmallLinearMaxRows) {
+    SmallLinear(x.data_ptr<float>(), rows, x.size(1), w->data_ptr<float>(), w->size(0),
+                y.data_ptr<float>(), y.size(1), accumulate);
+  } else if (accumulate) {
+    y.addmm_(x, *w_t);
+  } else {
+    at::mm_out(y, x, *w_t);
+  }
+}
+
+// Per-op overhead dominates a small model's decode step, so the elementwise work is plain loops
+// over preallocated buffers and each layer costs four matrix products and one attention call.
 at::Tensor PagedModel::Forward(const StepInput& in) {
   const ModelConfig& c = config_;
   const int64_t N = in.num_tokens;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim;
-  const int64_t F = c.intermediate_size;
+  const int64_t E = c.hidden_size, F = c.intermediate_size;
+  const int64_t row = (H + 2 * KV) * D;  // fused QKV row
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 
-  at::Tensor ids = at::empty({N}, at::kLong);
-  for (int64_t t = 0; t < N; ++t) ids.data_ptr<int64_t>()[t] = in.tokens[t];
-  const RopeTables rope = MakeRopeTablesAt(in.positions, N, D, c.rope_theta, at::kFloat);
+  // cos/sin per token: [N, D/2], angles in fp64 (positions grow without bound).
+  const int64_t half = D / 2;
+  std::vector<float> cos(N * half), sin(N * half);
+  for (int64_t t = 0; t < N; ++t) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = std::fmod(static_cast<double>(in.positions[t]) * inv_freq_[i],
+                                     6.283185307179586476925);
+      cos[t * half + i] = static_cast<float>(std::cos(angle));
+      sin[t * half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
 
   PagedKvParams p;
   p.num_tokens = N;
@@ -111,30 +186,47 @@ at::Tensor PagedModel::Forward(const StepInput& in) {
   p.pools = pools_.data();
   p.num_groups = static_cast<int32_t>(pools_.size());
 
-  at::Tensor x = weights_.embed.index_select(0, ids);  // [N, E]
-  at::Tensor attn = at::empty({N, H, D}, at::kFloat);  // [N, H, D], reused by every layer
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor x = at::empty({N, E}, f32);        // residual stream
+  at::Tensor h = at::empty({N, E}, f32);        // normed
+  at::Tensor qkv = at::empty({N, row}, f32);    // [N, (H + 2KV) D]
+  at::Tensor attn = at::empty({N, H * D}, f32);
+  at::Tensor gu = at::empty({N, 2 * F}, f32);   // [N, 2F]: gate | up
+  at::Tensor act = at::empty({N, F}, f32);
+  float* xp = x.data_ptr<float>();
+  float* hp = h.data_ptr<float>();
+  float* qkvp = qkv.data_ptr<float>();
+  const float* embed = weights_.embed.data_ptr<float>();
+  for (int64_t t = 0; t < N; ++t) std::copy_n(embed + in.tokens[t] * E, E, xp + t * E);
+
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& lw = weights_.layers[l];
-    at::Tensor h = RmsNorm(x, lw.input_norm, c.rms_norm_eps);
-    at::Tensor qkv = at::linear(h, w_qkv_[l]);                                   // [N, (H+2KV)D]
-    at::Tensor q = ApplyRope(qkv.narrow(1, 0, H * D).view({N, H, D}), rope);     // [N, H, D]
-    at::Tensor k = ApplyRope(qkv.narrow(1, H * D, KV * D).view({N, KV, D}), rope);  // [N, KV, D]
-    at::Tensor v = qkv.narrow(1, (H + KV) * D, KV * D).contiguous();             // [N, KV*D]
-    q = q.contiguous();
-    k = k.contiguous();
+    RmsNormRows(xp, lw.input_norm.data_ptr<float>(), N, E, c.rms_norm_eps, hp);
+    Linear(h, l, Proj::kQkv, qkv, false);
+    for (int64_t t = 0; t < N; ++t) {
+      float* r = qkvp + t * row;
+      RotateInPlace(r, H, D, &cos[t * half], &sin[t * half]);           // q
+      RotateInPlace(r + H * D, KV, D, &cos[t * half], &sin[t * half]);  // k
+    }
     p.kv_heads = kv_heads_[l].data();
-    WriteKvCacheCpu(p, k.data_ptr<float>(), v.data_ptr<float>());
-    PagedAttentionCpu(p, q.data_ptr<float>(), scale, attn.data_ptr<float>());
-    x = x + at::linear(attn.view({N, H * D}), lw.o_proj);
+    WriteKvCacheCpu(p, qkvp + H * D, qkvp + (H + KV) * D, row);
+    PagedAttentionCpu(p, qkvp, row, scale, attn.data_ptr<float>());
+    Linear(attn, l, Proj::kO, x, true);  // x += attn @ o^T
 
-    at::Tensor h2 = RmsNorm(x, lw.post_norm, c.rms_norm_eps);
-    at::Tensor gu = at::linear(h2, w_gate_up_[l]);  // [N, 2F]
-    x = x + at::linear(at::silu(gu.narrow(1, 0, F)) * gu.narrow(1, F, F), lw.down_proj);
+    RmsNormRows(xp, lw.post_norm.data_ptr<float>(), N, E, c.rms_norm_eps, hp);
+    Linear(h, l, Proj::kGateUp, gu, false);
+    at::silu_out(act, gu.narrow(1, 0, F));
+    act.mul_(gu.narrow(1, F, F));
+    Linear(act, l, Proj::kDown, x, true);  // x += (silu(gate) * up) @ down^T
   }
-  at::Tensor rows = at::empty({in.num_logits}, at::kLong);
-  for (int64_t i = 0; i < in.num_logits; ++i) rows.data_ptr<int64_t>()[i] = in.logits_rows[i];
-  at::Tensor last = RmsNorm(x.index_select(0, rows), weights_.final_norm, c.rms_norm_eps);
-  return at::linear(last, weights_.lm_head).contiguous();  // [num_logits, V]
+  at::Tensor last = at::empty({in.num_logits, E}, f32);
+  for (int64_t i = 0; i < in.num_logits; ++i) {
+    RmsNormRows(xp + in.logits_rows[i] * E, weights_.final_norm.data_ptr<float>(), 1, E,
+                c.rms_norm_eps, last.data_ptr<float>() + i * E);
+  }
+  at::Tensor logits = at::empty({in.num_logits, c.vocab_size}, f32);
+  Linear(last, -1, Proj::kLmHead, logits, false);
+  return logits;  // [num_logits, V]
 }
 
 }  // namespace mswa

@@ -67,12 +67,22 @@ class PagedModel {
 
  private:
   PagedModel() = default;
+  enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
+  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows, BLAS
+  // for more.
+  void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
 
   ModelConfig config_;
   KvLayout layout_;
   PagedModelOptions options_;
-  // Per layer: fused [q; k; v] [(H + 2 KV) * D, E] and [gate; up] [2F, E].
+  // Per layer, transposed to [in, out] so every projection is one plain matrix product:
+  // [q; k; v]^T [E, (H + 2 KV) D], o^T [H D, E], [gate; up]^T [E, 2F], down^T [F, E].
+  // The [out, in] originals serve decode-sized batches (kernels/small_linear.h); the fused
+  // q|k|v and gate|up are kept in both layouts.
+  std::vector<at::Tensor> w_qkv_t_, w_o_t_, w_gate_up_t_, w_down_t_;
   std::vector<at::Tensor> w_qkv_, w_gate_up_;
+  at::Tensor lm_head_t_;  // [E, V]
+  std::vector<double> inv_freq_;  // RoPE frequencies theta^(-2i/D), fp64
   ModelWeights weights_;
   std::vector<at::Tensor> pool_k_, pool_v_;  // per group
   std::vector<KvPoolView> pools_;

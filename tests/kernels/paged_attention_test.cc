@@ -195,9 +195,9 @@ double RunCase(const Case& c, uint32_t seed) {
     }
     if (positions.empty()) break;
     PagedKvParams p = sim.Params(positions, seqs);
-    WriteKvCacheCpu(p, k_batch.data(), v_batch.data());
+    WriteKvCacheCpu(p, k_batch.data(), v_batch.data(), KV * D);
     std::vector<float> out(positions.size() * Hq * D, -7.f);
-    PagedAttentionCpu(p, q_batch.data(), scale, out.data());
+    PagedAttentionCpu(p, q_batch.data(), Hq * D, scale, out.data());
 
     for (size_t i = 0; i < positions.size(); ++i) {
       const int64_t t = positions[i];
