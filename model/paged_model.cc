@@ -62,8 +62,10 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModel::Create(const ModelConfig
   for (size_t g = 0; g < groups; ++g) {
     const int64_t heads = m->layout_.groups[g].num_heads;
     const int64_t blocks = options.blocks_per_group[g];
-    m->pool_k_.push_back(at::zeros({blocks, heads, B, D}, at::kFloat));
-    m->pool_v_.push_back(at::zeros({blocks, heads, B, D}, at::kFloat));
+    // Uninitialized: the kernels never read a slot before it is written, and pages the OS has
+    // not touched cost nothing until a sequence needs them.
+    m->pool_k_.push_back(at::empty({blocks, heads, B, D}, at::kFloat));
+    m->pool_v_.push_back(at::empty({blocks, heads, B, D}, at::kFloat));
     m->pools_.push_back(KvPoolView{m->pool_k_[g].data_ptr<float>(),
                                    m->pool_v_[g].data_ptr<float>(), blocks, heads});
     m->table_offsets_.push_back(m->table_stride_);

@@ -13,6 +13,8 @@ PACKAGES=(
   prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # promtool (metrics exposition checks) and curl for the integration tests
+  prometheus curl
   # the independent Python re-implementation of the forward pass used as a cross-check in tests
   python3 python3-torch python3-numpy
 )

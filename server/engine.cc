@@ -115,10 +115,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   model_options.block_size = options.block_size;
   model_options.blocks_per_group = blocks;
   for (int g = 0; g < kv.num_groups(); ++g) model_options.ring_sizes.push_back(kv.ring_size(g));
+  const int64_t num_parameters = weights.num_parameters();
   ASSIGN_OR_RETURN(std::unique_ptr<PagedModel> model,
                    PagedModel::Create(config, std::move(weights), model_options));
   std::unique_ptr<Engine> engine(
       new Engine(std::move(model), std::move(tokenizer), std::move(kv), options));
+  engine->num_parameters_ = num_parameters;
   if (options.poison_freed_blocks) {
     Engine* e = engine.get();
     e->kv_.set_on_free([e](int g, int32_t block) { e->model_->PoisonBlock(g, block); });
@@ -376,8 +378,7 @@ bool Engine::Step() {
                  running_.end());
   if (slots.empty()) {
     absl::MutexLock lock(&mu_);
-    stats_.waiting = static_cast<int64_t>(waiting_.size());
-    stats_.running = static_cast<int64_t>(running_.size());
+    UpdateStatsLocked();
     return false;
   }
 
@@ -411,6 +412,7 @@ bool Engine::Step() {
       logits_rows.push_back(s.begin + s.n - 1);  // the prompt is complete: sample
     }
   }
+  const absl::Time step_start = absl::Now();
   StepInput in;
   in.num_tokens = static_cast<int64_t>(tokens.size());
   in.tokens = tokens.data();
@@ -421,6 +423,7 @@ bool Engine::Step() {
   in.logits_rows = logits_rows.data();
   at::Tensor logits = in.num_tokens > 0 ? model_->Forward(in) : at::Tensor();
   const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
+  const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
 
   // ---- consume the outputs -----------------------------------------------------------------
   int64_t row = 0, prompt_tokens = 0, generated = 0, scored = 0;
@@ -434,7 +437,8 @@ bool Engine::Step() {
       e.request_id = r.id;
       for (int64_t j = 0; j < s.n; ++j, ++row) {
         const int32_t target = r.unfed[j + 1];
-        const float lp = LogSoftmaxAt(logits[row].data_ptr<float>(), vocab, target);
+        r.totals.bytes_scored += static_cast<int64_t>(tokenizer_->TokenBytes(target).size());
+        const float lp = LogSoftmaxAt(logits_data + row * vocab, vocab, target);
         r.totals.total_nll -= lp;
         ++r.totals.tokens;
         if (r.score.per_token_logprobs) e.token_logprobs.push_back(lp);
@@ -449,7 +453,7 @@ bool Engine::Step() {
     }
     if (r.computed - s.n < r.prompt_len) prompt_tokens += std::min(s.n, r.prompt_len - (r.computed - s.n));
     if (r.computed < r.prompt_len) continue;  // mid-prompt chunk: nothing to sample yet
-    const float* row_logits = logits[row++].data_ptr<float>();
+    const float* row_logits = logits_data + (row++) * vocab;
     const SampleResult sample = r.sampler->Sample(row_logits, vocab, r.gen.top_logprobs);
     ++generated;
     EmitGenerated(r, sample, row_logits);
@@ -457,19 +461,24 @@ bool Engine::Step() {
   running_.erase(std::remove_if(running_.begin(), running_.end(),
                                 [](const auto& r) { return r->sink == nullptr; }),
                  running_.end());
+  if (step_observer_) step_observer_(absl::ToDoubleSeconds(absl::Now() - step_start), in.num_tokens);
 
   absl::MutexLock lock(&mu_);
   ++stats_.steps;
   stats_.prompt_tokens += prompt_tokens;
   stats_.generated_tokens += generated;
   stats_.scored_tokens += scored;
+  UpdateStatsLocked();
+  return true;
+}
+
+void Engine::UpdateStatsLocked() {
   stats_.waiting = static_cast<int64_t>(waiting_.size());
   stats_.running = static_cast<int64_t>(running_.size());
   for (int g = 0; g < kv_.num_groups(); ++g) {
     stats_.groups[g].used_blocks = kv_.used_blocks(g);
     stats_.groups[g].freed_by_window = kv_.blocks_freed_by_window(g);
   }
-  return true;
 }
 
 void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* logits) {

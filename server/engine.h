@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -95,6 +96,12 @@ class Engine {
   // freed. Unknown or finished ids are ignored.
   void Cancel(int64_t request_id);
 
+  // Called on the engine thread after every step that ran a forward: its duration and the
+  // number of tokens in the batch (for metrics). Set before Start.
+  void SetStepObserver(std::function<void(double seconds, int64_t tokens)> observer) {
+    step_observer_ = std::move(observer);
+  }
+
   // Starts the engine thread (Step in a loop, sleeping when idle).
   void Start();
   // Stops admitting; running requests are finished with kAborted; joins the thread. Idempotent.
@@ -105,6 +112,7 @@ class Engine {
 
   EngineStats stats() const;  // thread-safe
   const ModelConfig& config() const { return model_->config(); }
+  int64_t num_parameters() const { return num_parameters_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineOptions& options() const { return options_; }
   const KvCacheManager& kv() const { return kv_; }  // engine thread / tests only
@@ -119,6 +127,8 @@ class Engine {
   void Finish(Request& r, FinishReason reason, absl::Status error = absl::OkStatus());
   void EmitGenerated(Request& r, const SampleResult& sample, const float* logits);
   void Loop();
+  // Copies the queue sizes and KV accounting into stats_ (engine thread).
+  void UpdateStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<PagedModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -147,6 +157,8 @@ class Engine {
   std::vector<std::unique_ptr<Request>> running_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::function<void(double, int64_t)> step_observer_;
+  int64_t num_parameters_ = 0;
 };
 
 }  // namespace mswa

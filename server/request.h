@@ -38,7 +38,8 @@ struct ScoreOptions {
 
 struct ScoreTotals {
   int64_t tokens = 0;   // tokens whose log-likelihood was summed
-  int64_t bytes = 0;    // bytes of text those tokens stand for
+  int64_t bytes = 0;    // bytes of text received (the whole text once finished)
+  int64_t bytes_scored = 0;  // bytes the scored tokens stand for (progress)
   double total_nll = 0;  // nats
   double perplexity() const;     // exp(total_nll / tokens); 1 for no tokens
   double bits_per_byte() const;  // total_nll / ln 2 / bytes; 0 for no bytes

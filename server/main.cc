@@ -1,0 +1,213 @@
+// mswa-server: serves an MSWA model over gRPC (mswa.v1.MswaService, grpc.health.v1, server
+// reflection) with Prometheus metrics on a second port.
+//
+// Life cycle: listen (health NOT_SERVING, RPCs UNAVAILABLE) -> load the model -> warm up ->
+// SERVING. SIGTERM/SIGINT: NOT_SERVING, refuse new RPCs, let running ones finish for
+// --drain_grace_seconds, abort the rest, exit 0.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "server/metrics.h"
+#include "server/model_loader.h"
+#include "server/server_config.h"
+#include "server/service.h"
+
+#ifndef MSWA_DEFAULT_MODEL_DIR
+#define MSWA_DEFAULT_MODEL_DIR "models/default"
+#endif
+
+ABSL_FLAG(std::string, model_dir, MSWA_DEFAULT_MODEL_DIR,
+          "Model directory (config.json, model.safetensors, tokenizer); default: the model that "
+          "ships with mswa-serve");
+ABSL_FLAG(std::string, model_name, "", "Name reported and accepted in requests (default: the directory's name)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9090", "Prometheus /metrics address; empty disables");
+ABSL_FLAG(int64_t, kv_cache_bytes, int64_t{1} << 30, "Memory for the KV cache pools, in bytes");
+ABSL_FLAG(int64_t, block_size, 16, "KV cache block size in tokens (1..64)");
+ABSL_FLAG(int64_t, max_tokens_per_step, 512, "Token budget of one engine step (also the prefill chunk)");
+ABSL_FLAG(int64_t, max_model_len, 32768, "Longest sequence when the model has unbounded (full-attention) heads");
+ABSL_FLAG(int32_t, max_waiting, 256, "Requests that may wait for admission; more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int32_t, max_new_tokens, 4096, "Upper limit of a Generate request's max_tokens");
+ABSL_FLAG(int32_t, threads, 0, "Compute threads (0: every core)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(double, drain_grace_seconds, 30, "On SIGTERM, how long running requests may finish");
+ABSL_FLAG(bool, warmup, true, "Run one short generation before reporting SERVING");
+
+namespace mswa {
+namespace {
+
+constexpr char kServiceName[] = "mswa.v1.MswaService";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ServerConfig ConfigFromFlags() {
+  ServerConfig c;
+  c.model_dir = absl::GetFlag(FLAGS_model_dir);
+  c.model_name = absl::GetFlag(FLAGS_model_name);
+  c.listen = absl::GetFlag(FLAGS_listen);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  c.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  c.drain_grace_seconds = absl::GetFlag(FLAGS_drain_grace_seconds);
+  c.warmup = absl::GetFlag(FLAGS_warmup);
+  c.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
+  c.engine.block_size = absl::GetFlag(FLAGS_block_size);
+  c.engine.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
+  c.engine.max_model_len = absl::GetFlag(FLAGS_max_model_len);
+  c.engine.max_waiting = absl::GetFlag(FLAGS_max_waiting);
+  c.engine.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  c.engine.num_threads = absl::GetFlag(FLAGS_threads);
+  return c;
+}
+
+void Log(const std::string& event, const std::string& fields) {
+  std::fprintf(stderr, "{\"time\":\"%s\",\"event\":\"%s\"%s%s}\n",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()).c_str(),
+               event.c_str(), fields.empty() ? "" : ",", fields.c_str());
+}
+
+// Runs one tiny generation so the first real request does not pay for lazy initialization.
+void Warmup(Engine& engine) {
+  absl::Notification done;
+  GenerateOptions g;
+  g.max_tokens = 2;
+  g.ignore_eos = true;
+  g.sampling.temperature = 0;
+  std::vector<int32_t> prompt = engine.tokenizer().Encode("warm up");
+  if (prompt.empty()) prompt.push_back(0);
+  auto id = engine.SubmitGenerate(prompt, g, [&done](EngineEvent e) {
+    if (e.finished) done.Notify();
+  });
+  if (id.ok()) done.WaitForNotificationWithTimeout(absl::Seconds(60));
+}
+
+int Run(const ServerConfig& config, sigset_t signals) {
+  MswaServiceImpl service(ServiceOptions{config.ResolvedModelName()});
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!config.tls_cert_file.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({ReadFile(config.tls_key_file), ReadFile(config.tls_cert_file)});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  int port = 0;
+  builder.AddListeningPort(config.listen, creds, &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(service.options().max_score_bytes + (1 << 20)));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "mswa-server: cannot listen on %s (address in use or not local?)\n",
+                 config.listen.c_str());
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
+  const std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  std::printf("mswa-server listening on %s:%d\n", host.c_str(), port);
+  std::fflush(stdout);
+
+  const absl::Time load_start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Engine>> engine = LoadEngine(config.model_dir, config.engine);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "mswa-server: cannot load the model: %s\n",
+                 std::string(engine.status().message()).c_str());
+    server->Shutdown();
+    return 1;
+  }
+  std::unique_ptr<Metrics> metrics;
+  if (!config.metrics_listen.empty()) {
+    std::vector<int64_t> windows;
+    for (const auto& g : (*engine)->stats().groups) windows.push_back(g.window);
+    auto m = Metrics::Create(config.metrics_listen, windows);
+    if (!m.ok()) {
+      std::fprintf(stderr, "mswa-server: %s\n", std::string(m.status().message()).c_str());
+      server->Shutdown();
+      return 1;
+    }
+    metrics = std::move(m).value();
+    std::printf("mswa-server metrics on %s:%d/metrics\n",
+                config.metrics_listen.substr(0, config.metrics_listen.rfind(':')).c_str(), metrics->port());
+    std::fflush(stdout);
+    Metrics* mp = metrics.get();
+    Engine* ep = engine->get();
+    (*engine)->SetStepObserver([mp, ep](double seconds, int64_t tokens) {
+      mp->Step(seconds, tokens);
+      mp->Refresh(ep->stats());
+    });
+  }
+  if (metrics) {
+    Engine* ep = engine->get();
+    metrics->SetStatsSource([ep] { return ep->stats(); });
+  }
+  (*engine)->Start();
+  if (config.warmup) Warmup(**engine);
+  if (metrics) metrics->Refresh((*engine)->stats());
+  service.Attach(engine->get(), metrics.get());
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  Log("serving", absl::StrCat("\"model\":\"", service.options().model_name, "\",\"port\":", port,
+                              ",\"load_seconds\":", absl::ToDoubleSeconds(absl::Now() - load_start)));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log("draining", absl::StrCat("\"signal\":", sig, ",\"in_flight\":", service.in_flight()));
+  health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
+  service.StartDraining();
+  const absl::Time deadline = absl::Now() + absl::Seconds(config.drain_grace_seconds);
+  while (service.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  const int64_t aborted = service.in_flight();
+  (*engine)->Shutdown();  // aborts what is left; their RPCs end with UNAVAILABLE
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  Log("stopped", absl::StrCat("\"aborted\":", aborted));
+  return 0;
+}
+
+}  // namespace
+}  // namespace mswa
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "serves an MSWA language model over gRPC.\n"
+      "  mswa-server [--model_dir DIR] [--listen HOST:PORT] [--metrics_listen HOST:PORT] ...\n"
+      "Clients: mswa-client, or any gRPC client (reflection is on; proto: proto/mswa/v1/mswa.proto).");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "mswa-server: unexpected argument \"%s\" (see --help)\n", positional[1]);
+    return 2;
+  }
+  const mswa::ServerConfig config = mswa::ConfigFromFlags();
+  if (absl::Status s = config.Validate(); !s.ok()) {
+    std::fprintf(stderr, "mswa-server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  // Block the shutdown signals in every thread (threads inherit the mask); main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return mswa::Run(config, signals);
+}

@@ -1,0 +1,16 @@
+// Builds an Engine from a model directory: config.json, model.safetensors, tokenizer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/engine.h"
+
+namespace mswa {
+
+// Errors name the file and the problem (see LoadModelConfig, LoadModelWeights, LoadTokenizer).
+absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
+                                                   const EngineOptions& options);
+
+}  // namespace mswa

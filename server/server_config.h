@@ -1,0 +1,30 @@
+// Everything the server process is configured with, built once from the flags (main.cc) and
+// validated before anything starts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/engine.h"
+
+namespace mswa {
+
+struct ServerConfig {
+  std::string model_dir;
+  std::string model_name;        // "" = the model directory's base name
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9090";  // "" = no metrics endpoint
+  std::string tls_cert_file;     // both or neither: TLS on the gRPC port
+  std::string tls_key_file;
+  double drain_grace_seconds = 30;
+  bool warmup = true;
+  EngineOptions engine;
+
+  // InvalidArgument naming the flag: bad host:port, only one of the TLS files, unreadable TLS
+  // file, negative grace, or a bad engine option.
+  absl::Status Validate() const;
+  std::string ResolvedModelName() const;
+};
+
+}  // namespace mswa

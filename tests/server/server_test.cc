@@ -1,0 +1,425 @@
+// Integration tests: the real mswa-server binary on 127.0.0.1, driven over gRPC (and, where the
+// client binary exists, through mswa-client).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "model/weights.h"
+#include "server/model_loader.h"
+#include "tests/model/test_models.h"
+#include "tests/server/server_process.h"
+
+namespace mswa {
+namespace {
+
+using mswa::testing::MetricValue;
+using mswa::testing::Scrape;
+using mswa::testing::ServerProcess;
+
+const std::string kServer = std::string(MSWA_BINARY_DIR) + "/server/mswa-server";
+const std::string kClient = std::string(MSWA_BINARY_DIR) + "/client/mswa-client";
+
+std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/server_test_" + name; }
+
+// A small, fast model with every window finite (so scoring streams any length).
+const std::string& ModelDir() {
+  static const std::string dir = [] {
+    const std::string d = TempPath("model");
+    ModelConfig c = mswa::testing::TinyConfig({{4, 4, 8, 8}, {8, 8, 16, 16}});
+    EXPECT_TRUE(WriteModelDirectory(d, c, RandomModelWeights(c, 5), DType::kF32).ok());
+    return d;
+  }();
+  return dir;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ServerProcess(kServer,
+                                {"--model_dir=" + ModelDir(), "--kv_cache_bytes=33554432",
+                                 "--max_tokens_per_step=2048",
+                                 "--max_new_tokens=100000", "--drain_grace_seconds=5"},
+                                TempPath("shared.log"));
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static ServerProcess* server_;
+};
+ServerProcess* ServerTest::server_ = nullptr;
+
+v1::GenerateRequest GenerateRequest(const std::string& prompt, int max_tokens) {
+  v1::GenerateRequest r;
+  r.set_prompt(prompt);
+  r.mutable_stopping()->set_max_tokens(max_tokens);
+  r.mutable_stopping()->set_ignore_eos(true);
+  r.mutable_sampling()->set_seed(7);
+  return r;
+}
+
+// Runs a Generate stream to the end; returns all messages.
+grpc::Status RunGenerate(v1::MswaService::Stub& stub, const v1::GenerateRequest& req,
+                         std::vector<v1::GenerateResponse>* out, double deadline_s = 60) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(deadline_s * 1000)));
+  auto reader = stub.Generate(&ctx, req);
+  v1::GenerateResponse msg;
+  while (reader->Read(&msg)) out->push_back(msg);
+  return reader->Finish();
+}
+
+TEST_F(ServerTest, HealthIsServingForTheServerAndTheService) {
+  EXPECT_EQ(server_->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(server_->Health("mswa.v1.MswaService"), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(ServerTest, GenerateStreamsTokensAsTheyAreSampled) {
+  std::vector<v1::GenerateResponse> msgs;
+  ASSERT_TRUE(RunGenerate(server_->stub(), GenerateRequest("Hello", 20), &msgs).ok());
+  ASSERT_GE(msgs.size(), 2u);  // one message per step, not one at the end
+  int tokens = 0;
+  for (size_t i = 0; i + 1 < msgs.size(); ++i) {
+    EXPECT_FALSE(msgs[i].finished());
+    tokens += msgs[i].token_ids_size();
+  }
+  const v1::GenerateResponse& last = msgs.back();
+  tokens += last.token_ids_size();
+  EXPECT_TRUE(last.finished());
+  EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(tokens, 20);
+  EXPECT_EQ(last.usage().completion_tokens(), 20);
+  EXPECT_EQ(last.usage().prompt_tokens(), 6);  // BOS + 5 bytes
+  EXPECT_GT(last.timings().total_seconds(), 0);
+  // Same seed, same text.
+  std::vector<v1::GenerateResponse> again;
+  ASSERT_TRUE(RunGenerate(server_->stub(), GenerateRequest("Hello", 20), &again).ok());
+  std::string a, b;
+  for (const auto& m : msgs) a += m.text();
+  for (const auto& m : again) b += m.text();
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(ServerTest, ScoreEqualsTheEnginesScore) {
+  const std::string text = "The quick brown fox jumps over the lazy dog. 0123456789 naïve café";
+  v1::ScoreRequest req;
+  req.set_text(text);
+  v1::ScoreResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(server_->stub().Score(&ctx, req, &resp).ok());
+
+  EngineOptions o;
+  o.kv_cache_bytes = 8 << 20;
+  auto engine = LoadEngine(ModelDir(), o);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ScoreTotals totals;
+  auto tokens = (*engine)->tokenizer().Encode(text);
+  auto id = (*engine)->SubmitScore(ScoreOptions{}, tokens.size(), [&](EngineEvent e) {
+    if (e.finished) totals = e.score;
+  });
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE((*engine)->FeedScore(*id, tokens, text.size(), true).ok());
+  while ((*engine)->Step()) {
+  }
+  EXPECT_EQ(resp.result().tokens(), static_cast<int64_t>(text.size()));
+  EXPECT_EQ(resp.result().bytes(), static_cast<int64_t>(text.size()));
+  EXPECT_NEAR(resp.result().total_nll(), totals.total_nll, 1e-6 * totals.total_nll);
+  EXPECT_NEAR(resp.result().bits_per_byte(), totals.bits_per_byte(), 1e-9);
+  EXPECT_NEAR(resp.result().perplexity(), std::exp(totals.total_nll / totals.tokens), 1e-6);
+}
+
+TEST_F(ServerTest, ScoreStreamOfFiveMegabytesMatchesAndReportsProgress) {
+  std::mt19937 rng(3);
+  std::string text(5 << 20, ' ');
+  for (char& ch : text) ch = static_cast<char>('a' + rng() % 26);
+  grpc::ClientContext ctx;
+  auto stream = server_->stub().ScoreStream(&ctx);
+  std::thread writer([&] {
+    for (size_t i = 0; i < text.size(); i += 65536) {
+      v1::ScoreStreamRequest req;
+      req.set_chunk(text.substr(i, 65536));
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+  });
+  v1::ScoreStreamResponse msg;
+  int progress = 0;
+  v1::ScoreResult result;
+  while (stream->Read(&msg)) {
+    if (msg.has_progress()) ++progress;
+    if (msg.has_result()) result = msg.result();
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(result.tokens(), static_cast<int64_t>(text.size()));
+  EXPECT_EQ(result.bytes(), static_cast<int64_t>(text.size()));
+  EXPECT_GT(progress, 0);
+  EXPECT_GT(result.bits_per_byte(), 0);
+
+  // The stream's result for a prefix equals the unary Score of the same text.
+  const std::string prefix = text.substr(0, 3000);
+  grpc::ClientContext c2, c3;
+  auto s2 = server_->stub().ScoreStream(&c2);
+  v1::ScoreStreamRequest first;
+  first.set_chunk(prefix.substr(0, 1234));
+  s2->Write(first);
+  v1::ScoreStreamRequest second;
+  second.set_chunk(prefix.substr(1234));
+  s2->Write(second);
+  s2->WritesDone();
+  v1::ScoreResult streamed;
+  while (s2->Read(&msg)) {
+    if (msg.has_result()) streamed = msg.result();
+  }
+  ASSERT_TRUE(s2->Finish().ok());
+  v1::ScoreRequest unary;
+  unary.set_text(prefix);
+  v1::ScoreResponse resp;
+  ASSERT_TRUE(server_->stub().Score(&c3, unary, &resp).ok());
+  EXPECT_NEAR(streamed.total_nll(), resp.result().total_nll(), 1e-6 * resp.result().total_nll());
+}
+
+TEST_F(ServerTest, ReflectionListsTheService) {
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(server_->channel());
+  grpc::ClientContext ctx;
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  ASSERT_TRUE(stream->Write(req));
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "mswa.v1.MswaService"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
+  // ...and describes it, so generic tools can build requests.
+  req.set_file_containing_symbol("mswa.v1.MswaService");
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_GT(resp.file_descriptor_response().file_descriptor_proto_size(), 0);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, HundredCancelledStreamsLeaveTheKvPoolEmpty) {
+  for (int i = 0; i < 100; ++i) {
+    grpc::ClientContext ctx;
+    auto reader = server_->stub().Generate(&ctx, GenerateRequest("cancel me " + std::to_string(i), 100000));
+    v1::GenerateResponse msg;
+    ASSERT_TRUE(reader->Read(&msg));
+    ctx.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The engine frees a cancelled request's blocks at its next step.
+  double used = 1;
+  for (int i = 0; i < 100 && used != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string m = Scrape(server_->metrics_port());
+    used = 0;
+    for (const char* w : {"4", "8", "16"}) used += MetricValue(m, std::string("mswa_kv_blocks_used{window=\"") + w + "\"}");
+  }
+  EXPECT_EQ(used, 0);
+  EXPECT_EQ(MetricValue(Scrape(server_->metrics_port()), "mswa_requests_running"), 0);
+}
+
+TEST_F(ServerTest, DeadlineEndsALongGeneration) {
+  std::vector<v1::GenerateResponse> msgs;
+  const grpc::Status s = RunGenerate(server_->stub(), GenerateRequest("slow", 100000), &msgs, 0.3);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(ServerTest, BadInputsAreInvalidArgumentNamingTheField) {
+  struct Case {
+    std::string name;
+    v1::GenerateRequest req;
+    std::string expect;
+  };
+  std::vector<Case> cases;
+  {
+    Case c{"empty prompt", GenerateRequest("", 5), "prompt"};
+    cases.push_back(c);
+  }
+  {
+    Case c{"max_tokens 0", GenerateRequest("x", 0), "max_tokens"};
+    cases.push_back(c);
+  }
+  {
+    Case c{"max_tokens absurd", GenerateRequest("x", 2000000000), "max_tokens"};
+    cases.push_back(c);
+  }
+  {
+    Case c{"negative temperature", GenerateRequest("x", 5), "temperature"};
+    c.req.mutable_sampling()->set_temperature(-0.5f);
+    cases.push_back(c);
+  }
+  {
+    Case c{"top_p above 1", GenerateRequest("x", 5), "top_p"};
+    c.req.mutable_sampling()->set_top_p(1.5f);
+    cases.push_back(c);
+  }
+  {
+    Case c{"too many stops", GenerateRequest("x", 5), "stop"};
+    for (int i = 0; i < 17; ++i) c.req.mutable_stopping()->add_stop("s" + std::to_string(i));
+    cases.push_back(c);
+  }
+  {
+    Case c{"empty stop", GenerateRequest("x", 5), "stop"};
+    c.req.mutable_stopping()->add_stop("");
+    cases.push_back(c);
+  }
+  {
+    Case c{"unknown model", GenerateRequest("x", 5), "model"};
+    c.req.set_model("gpt-17");
+    cases.push_back(c);
+  }
+  {
+    Case c{"token id outside the vocabulary", GenerateRequest("", 5), "vocabulary"};
+    c.req.add_prompt_token_ids(100000);
+    cases.push_back(c);
+  }
+  {
+    Case c{"too many top logprobs", GenerateRequest("x", 5), "top_logprobs"};
+    c.req.set_top_logprobs(21);
+    cases.push_back(c);
+  }
+  for (const Case& c : cases) {
+    std::vector<v1::GenerateResponse> msgs;
+    const grpc::Status s = RunGenerate(server_->stub(), c.req, &msgs);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.expect), std::string::npos) << c.name << ": " << s.error_message();
+    EXPECT_TRUE(msgs.empty()) << c.name;
+  }
+  grpc::ClientContext ctx;
+  v1::ScoreRequest score;
+  score.set_text("x");
+  score.mutable_options()->set_model("other");
+  v1::ScoreResponse resp;
+  EXPECT_EQ(server_->stub().Score(&ctx, score, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // The server is still fine.
+  std::vector<v1::GenerateResponse> msgs;
+  EXPECT_TRUE(RunGenerate(server_->stub(), GenerateRequest("still alive", 3), &msgs).ok());
+}
+
+TEST_F(ServerTest, MetricsMoveWhileRequestsRun) {
+  const std::string before = Scrape(server_->metrics_port());
+  std::vector<v1::GenerateResponse> msgs;
+  ASSERT_TRUE(RunGenerate(server_->stub(), GenerateRequest("count me", 10), &msgs).ok());
+  const std::string after = Scrape(server_->metrics_port());
+  EXPECT_GE(MetricValue(after, "mswa_generated_tokens_total"),
+            MetricValue(before, "mswa_generated_tokens_total") + 10);
+  EXPECT_GT(MetricValue(after, "mswa_requests_total{code=\"OK\",rpc=\"Generate\"}"),
+            std::max(0.0, MetricValue(before, "mswa_requests_total{code=\"OK\",rpc=\"Generate\"}")));
+  EXPECT_GT(MetricValue(after, "mswa_time_to_first_token_seconds_count"), 0);
+  EXPECT_GT(MetricValue(after, "mswa_step_duration_seconds_count"), 0);
+  EXPECT_GT(MetricValue(after, "mswa_kv_blocks_capacity{window=\"16\"}"), 0);
+  // The exposition is valid for Prometheus.
+  const std::string path = TempPath("metrics.txt");
+  std::ofstream(path) << after;
+  if (std::system("command -v promtool > /dev/null") == 0) {
+    EXPECT_EQ(std::system(("promtool check metrics < " + path + " > /dev/null 2>&1").c_str()), 0)
+        << "promtool check metrics failed on " << path;
+  }
+}
+
+TEST_F(ServerTest, GetModelInfoAndTokenize) {
+  grpc::ClientContext ctx;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(server_->stub().GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.num_layers(), 2);
+  ASSERT_EQ(info.attention_windows_size(), 2);
+  EXPECT_EQ(info.attention_windows(1).windows(3), 16);
+  EXPECT_GT(info.kv_bytes_per_sequence_bound(), 0);
+  EXPECT_EQ(info.tokenizer(), "bytes");
+  grpc::ClientContext c2;
+  v1::TokenizeRequest t;
+  t.set_text("hi");
+  t.set_add_bos(true);
+  v1::TokenizeResponse tr;
+  ASSERT_TRUE(server_->stub().Tokenize(&c2, t, &tr).ok());
+  ASSERT_EQ(tr.token_ids_size(), 3);
+  EXPECT_EQ(tr.token_ids(0), 256);
+  EXPECT_EQ(tr.tokens(1), "h");
+}
+
+TEST(ServerLifecycle, QueueFullIsResourceExhausted) {
+  ServerProcess server(kServer,
+                       {"--model_dir=" + ModelDir(), "--max_waiting=1", "--kv_cache_bytes=200000",
+                        "--max_new_tokens=100000"},
+                       TempPath("overload.log"));
+  // The KV pool holds one sequence: the first request runs, the second waits (the queue's one
+  // place), the third is refused at once.
+  grpc::ClientContext running_ctx, waiting_ctx, refused_ctx;
+  auto running = server.stub().Generate(&running_ctx, GenerateRequest("busy", 100000));
+  v1::GenerateResponse msg;
+  ASSERT_TRUE(running->Read(&msg));
+  auto waiting = server.stub().Generate(&waiting_ctx, GenerateRequest("waiting", 100000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it reach the queue
+  auto refused = server.stub().Generate(&refused_ctx, GenerateRequest("refused", 100000));
+  EXPECT_FALSE(refused->Read(&msg));
+  const grpc::Status s = refused->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // Nothing accepted is lost: once the first is cancelled, the waiting one completes.
+  running_ctx.TryCancel();
+  while (running->Read(&msg)) {
+  }
+  ASSERT_TRUE(waiting->Read(&msg));
+  EXPECT_GT(msg.token_ids_size(), 0);
+  waiting_ctx.TryCancel();
+  while (waiting->Read(&msg)) {
+  }
+  EXPECT_EQ(waiting->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  running->Finish();
+}
+
+TEST(ServerLifecycle, SigtermDrainsRunningStreamsAndExitsZero) {
+  ServerProcess server(kServer, {"--model_dir=" + ModelDir(), "--drain_grace_seconds=20"},
+                       TempPath("drain.log"));
+  ASSERT_EQ(server.Health(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // A stream that is running when SIGTERM arrives finishes normally.
+  std::atomic<bool> got_first{false};
+  grpc::Status running_status;
+  int running_tokens = 0;
+  std::thread runner([&] {
+    grpc::ClientContext ctx;
+    auto reader = server.stub().Generate(&ctx, GenerateRequest("drain", 300));
+    v1::GenerateResponse msg;
+    while (reader->Read(&msg)) {
+      running_tokens += msg.token_ids_size();
+      got_first = true;
+    }
+    running_status = reader->Finish();
+  });
+  while (!got_first) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server.Signal(SIGTERM);
+  // While draining: NOT_SERVING, and new requests are refused with UNAVAILABLE.
+  bool saw_not_serving = false;
+  grpc::Status refused;
+  for (int i = 0; i < 200 && !saw_not_serving; ++i) {
+    saw_not_serving = server.Health() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    if (!saw_not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (saw_not_serving) {
+    std::vector<v1::GenerateResponse> msgs;
+    refused = RunGenerate(server.stub(), GenerateRequest("late", 3), &msgs);
+  }
+  runner.join();
+  EXPECT_TRUE(saw_not_serving);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(running_status.ok()) << running_status.error_message();
+  EXPECT_EQ(running_tokens, 300);
+  EXPECT_EQ(server.Wait(30), 0);
+  EXPECT_NE(server.Log().find("\"event\":\"stopped\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mswa
