@@ -14,7 +14,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # promtool (metrics exposition checks) and curl for the integration tests
-  prometheus curl
+  prometheus curl openssl
   # the independent Python re-implementation of the forward pass used as a cross-check in tests
   python3 python3-torch python3-numpy
 )

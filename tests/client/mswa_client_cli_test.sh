@@ -53,4 +53,24 @@ set -e
 kill -TERM $PID
 wait $PID || fail "server exit status $? after SIGTERM"
 trap - EXIT
+
+# TLS: a self-signed certificate for localhost; the client trusts it explicitly.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+  -addext "subjectAltName=DNS:localhost" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+"$SERVER" --model_dir "$WORK/model" --listen 127.0.0.1:0 --metrics_listen "" \
+  --tls_cert "$WORK/cert.pem" --tls_key "$WORK/key.pem" > "$WORK/tls.out" 2> "$WORK/tls.err" &
+PID=$!
+trap 'kill -9 $PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "listening on" "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
+TLS_TARGET=$(sed -n 's/.*listening on //p' "$WORK/tls.out")
+T=("$CLIENT" --target "$TLS_TARGET" --tls --tls_ca "$WORK/cert.pem" --tls_server_name localhost)
+for _ in $(seq 100); do "${T[@]}" health >/dev/null 2>&1 && break; sleep 0.1; done
+grep -q SERVING <<< "$("${T[@]}" health)" || fail "health over TLS"
+[ -n "$("${T[@]}" generate "tls" --max_tokens 4 --seed 1 2>/dev/null)" ] || fail "generate over TLS"
+set +e
+"$CLIENT" --target "$TLS_TARGET" --deadline 2 health > /dev/null 2>&1; [ $? = 1 ] || fail "plaintext client to a TLS server should fail"
+set -e
+kill -TERM $PID
+wait $PID || fail "TLS server exit status $?"
+trap - EXIT
 echo "mswa-client CLI: ok"
