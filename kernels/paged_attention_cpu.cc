@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu_clones.h"
 #include "kernels/paged_attention.h"
 #include "kernels/window.h"
 
@@ -34,12 +35,6 @@ constexpr int kMaxGroup = 16;
 // scores -> running max -> rescale the accumulator -> accumulate exp(score) * V.
 // Compiled for AVX-512, AVX2 and baseline x86-64 (target_clones); the loader picks the best
 // the CPU has, so one binary runs everywhere.
-#if defined(__x86_64__)
-#define MSWA_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MSWA_CPU_CLONES
-#endif
-
 MSWA_CPU_CLONES
 void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
                      int64_t last, const float* q, int64_t q_stride, int nq, float scale,

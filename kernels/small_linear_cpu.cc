@@ -1,13 +1,9 @@
 #include "kernels/small_linear.h"
 
+#include "kernels/cpu_clones.h"
+
 namespace mswa {
 namespace {
-
-#if defined(__x86_64__)
-#define MSWA_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MSWA_CPU_CLONES
-#endif
 
 // Output rows [o_begin, o_end) for every input row.
 MSWA_CPU_CLONES

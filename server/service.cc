@@ -158,6 +158,49 @@ class Shared {
   std::atomic<int> refs_{2};
 };
 
+// The write side of a streaming reactor. gRPC allows one write in flight: the message being
+// written is queue.front() until OnWriteDone. Once the final status is known and every queued
+// message is written, the call is finished. Not thread-safe: the reactor holds its mutex.
+template <typename Response>
+struct WriteQueue {
+  std::deque<Response> queue;
+  bool writing = false;
+  bool final = false;  // the status is known; finish after the queue drains
+  bool finish_called = false;
+  bool write_failed = false;  // the client went away: nothing more is written
+  grpc::Status status;
+
+  template <typename Reactor>
+  void Next(Reactor* reactor) {
+    if (writing) return;
+    if (!queue.empty()) {
+      writing = true;
+      reactor->StartWrite(&queue.front());
+    } else if (final && !finish_called) {
+      finish_called = true;
+      reactor->Finish(status);
+    }
+  }
+
+  // Call from OnWriteDone. Returns true when this write failed (first time only).
+  template <typename Reactor>
+  bool Done(Reactor* reactor, bool ok) {
+    queue.pop_front();
+    writing = false;
+    const bool newly_failed = !ok && !write_failed;
+    if (newly_failed) {
+      write_failed = true;
+      queue.clear();
+    }
+    Next(reactor);
+    return newly_failed;
+  }
+
+  void Push(Response msg) {
+    if (!write_failed) queue.push_back(std::move(msg));
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Generate: server streaming. Engine events become messages in a queue written one at a time.
 
@@ -176,14 +219,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    writing_ = false;
-    if (!ok && !write_failed_) {  // the client went away: stop generating
-      write_failed_ = true;
-      queue_.clear();
-      service_->engine().Cancel(id_);
-    }
-    WriteNextLocked();
+    if (out_.Done(this, ok)) service_->engine().Cancel(id_);  // the client went away
   }
 
   void OnCancel() override {
@@ -302,29 +338,17 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     {
       absl::MutexLock lock(&mu_);
       if (finished) {
-        final_ = true;
         status_ = FinalStatus(e);
+        out_.final = true;
+        out_.status = status_;
         // A cancelled or failed request sends no last message; the status says it all.
-        if (status_.ok() && !write_failed_) queue_.push_back(std::move(msg));
-      } else if (!write_failed_) {
-        queue_.push_back(std::move(msg));
+        if (status_.ok()) out_.Push(std::move(msg));
+      } else {
+        out_.Push(std::move(msg));
       }
-      WriteNextLocked();
+      out_.Next(this);
     }
     if (finished) Unref();  // the engine is done with this reactor
-  }
-
-  // One write in flight at a time (gRPC's rule): its message is queue_.front() until
-  // OnWriteDone. Finishes once the final event's messages are all written.
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_) return;
-    if (!queue_.empty()) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    } else if (final_ && !finish_called_) {
-      finish_called_ = true;
-      Finish(status_);
-    }
   }
 
   MswaServiceImpl* service_;
@@ -335,11 +359,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   absl::Time last_token_;
   std::string details_;
   absl::Mutex mu_;
-  std::deque<v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);  // front: being written
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool final_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  WriteQueue<v1::GenerateResponse> out_ ABSL_GUARDED_BY(mu_);
   grpc::Status status_;
 };
 
@@ -455,7 +475,7 @@ class ScoreStreamReactor final
       }
       if (!s.ok()) {
         status_ = s;
-        finish_called_ = true;
+        out_.finish_called = true;
         Finish(s);
         Unref();  // no engine request
         return;
@@ -496,14 +516,7 @@ class ScoreStreamReactor final
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    writing_ = false;
-    if (!ok && !write_failed_) {
-      write_failed_ = true;
-      queue_.clear();
-      service_->engine().Cancel(id_);
-    }
-    WriteNextLocked();
+    if (out_.Done(this, ok)) service_->engine().Cancel(id_);  // the client went away
   }
 
   void OnCancel() override {
@@ -536,21 +549,22 @@ class ScoreStreamReactor final
     scored_tokens_ = e.score.tokens;
     for (float lp : e.token_logprobs) all_logprobs_.push_back(lp);
     if (e.finished) {
-      final_ = true;
       status_ = fed_error_.ok() ? FinalStatus(e) : fed_error_;
-      if (status_.ok() && !write_failed_) {
+      out_.final = true;
+      out_.status = status_;
+      if (status_.ok()) {
         v1::ScoreStreamResponse msg;
         FillResult(e.score, msg.mutable_result());
         for (float lp : all_logprobs_) msg.mutable_result()->add_token_logprobs(lp);
         for (int32_t t : all_token_ids_) msg.mutable_result()->add_token_ids(t);
         msg.mutable_timings()->set_queue_seconds(e.timings.queue_seconds);
         msg.mutable_timings()->set_total_seconds(absl::ToDoubleSeconds(now - start_));
-        queue_.push_back(std::move(msg));
+        out_.Push(std::move(msg));
       }
-      WriteNextLocked();
+      out_.Next(this);
     } else {
       // Progress at most every 250 ms.
-      if (now - last_progress_ >= absl::Milliseconds(250) && !write_failed_) {
+      if (now - last_progress_ >= absl::Milliseconds(250)) {
         last_progress_ = now;
         v1::ScoreStreamResponse msg;
         v1::ScoreProgress* p = msg.mutable_progress();
@@ -560,24 +574,13 @@ class ScoreStreamReactor final
         p->set_total_nll(e.score.total_nll);
         const double secs = absl::ToDoubleSeconds(now - start_);
         p->set_tokens_per_second(secs > 0 ? e.score.tokens / secs : 0);
-        queue_.push_back(std::move(msg));
-        WriteNextLocked();
+        out_.Push(std::move(msg));
+        out_.Next(this);
       }
       if (read_paused_ && fed_tokens_ - scored_tokens_ <= kMaxBacklog / 2) {
         read_paused_ = false;
         StartRead(&request_);
       }
-    }
-  }
-
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_) return;
-    if (!queue_.empty()) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    } else if (final_ && !finish_called_) {
-      finish_called_ = true;
-      Finish(status_);
     }
   }
 
@@ -595,11 +598,7 @@ class ScoreStreamReactor final
   bool read_paused_ = false;
   std::vector<float> all_logprobs_;
   std::vector<int32_t> all_token_ids_;
-  std::deque<v1::ScoreStreamResponse> queue_;
-  bool writing_ = false;
-  bool final_ = false;
-  bool finish_called_ = false;
-  bool write_failed_ = false;
+  WriteQueue<v1::ScoreStreamResponse> out_;
   absl::Time last_progress_;
   grpc::Status status_;
   grpc::Status fed_error_;
