@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "client/client.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "model/weights.h"
 #include "server/model_loader.h"
@@ -185,6 +187,40 @@ TEST_F(ServerTest, ScoreStreamOfFiveMegabytesMatchesAndReportsProgress) {
   v1::ScoreResponse resp;
   ASSERT_TRUE(server_->stub().Score(&c3, unary, &resp).ok());
   EXPECT_NEAR(streamed.total_nll(), resp.result().total_nll(), 1e-6 * resp.result().total_nll());
+}
+
+TEST_F(ServerTest, ClientLibraryDrivesEveryRpc) {
+  client::ClientOptions options;
+  options.target = server_->address();
+  options.deadline_seconds = 60;
+  auto client = client::MswaClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  grpc::health::v1::HealthCheckResponse::ServingStatus health;
+  ASSERT_TRUE((*client)->Health("", &health).ok());
+  EXPECT_EQ(health, grpc::health::v1::HealthCheckResponse::SERVING);
+
+  std::string text;
+  int messages = 0;
+  ASSERT_TRUE((*client)->Generate(GenerateRequest("library", 12), [&](const v1::GenerateResponse& m) {
+    text += m.text();
+    ++messages;
+  }).ok());
+  EXPECT_GE(messages, 2);
+
+  const std::string doc = "Scoring through the client library, in 64 KiB chunks.\n";
+  std::istringstream in(doc);
+  v1::ScoreResult streamed;
+  ASSERT_TRUE((*client)->ScoreStream(in, v1::ScoreOptions(), [](const v1::ScoreProgress&) {}, &streamed).ok());
+  v1::ScoreRequest req;
+  req.set_text(doc);
+  v1::ScoreResponse unary;
+  ASSERT_TRUE((*client)->Score(req, &unary).ok());
+  EXPECT_EQ(streamed.tokens(), unary.result().tokens());
+  EXPECT_NEAR(streamed.total_nll(), unary.result().total_nll(), 1e-6 * unary.result().total_nll());
+
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE((*client)->GetModelInfo(&info).ok());
+  EXPECT_EQ(info.model_name(), "server_test_model");
 }
 
 TEST_F(ServerTest, ReflectionListsTheService) {
