@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -84,7 +85,7 @@ struct Trainer::State {
   std::vector<LayerParams> layers;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t step = 0;
-  std::map<std::pair<int64_t, int64_t>, torch::Tensor> masks;  // (layer, blocks) -> mask
+  std::map<std::pair<int64_t, int64_t>, torch::Tensor> masks;  // (window, blocks and size) -> mask
 
   std::vector<torch::Tensor> DecayParams() {
     std::vector<torch::Tensor> p = {embed};
@@ -103,27 +104,50 @@ struct Trainer::State {
     return p;
   }
 
-  // [H, nb, S, 2S] bool: may query i of block b see key j of [previous block | block b]?
-  torch::Tensor Mask(int64_t layer, int64_t nb, int64_t S) {
-    auto key = std::make_pair(layer, nb * 100000 + S);
+  // [nb, S, 2S] bool: may query i of block b see key j of [previous block | block b] under
+  // `window`? Positions are relative to the segment start; nothing exists before it.
+  torch::Tensor Mask(int64_t window, int64_t nb, int64_t S) {
+    auto key = std::make_pair(window, nb * 1000003 + S);
     auto it = masks.find(key);
     if (it != masks.end()) return it->second;
-    const int64_t H = config.num_attention_heads;
-    torch::Tensor m = torch::zeros({H, nb, S, 2 * S}, torch::kBool);
+    torch::Tensor m = torch::zeros({nb, S, 2 * S}, torch::kBool);
     bool* p = m.data_ptr<bool>();
-    for (int64_t h = 0; h < H; ++h) {
-      const int64_t w = config.window(layer, h);
-      for (int64_t b = 0; b < nb; ++b) {
-        for (int64_t i = 0; i < S; ++i) {
-          for (int64_t j = 0; j < 2 * S; ++j) {
-            const int64_t q_pos = b * S + i, k_pos = (b - 1) * S + j;
-            p[((h * nb + b) * S + i) * 2 * S + j] = k_pos >= 0 && InWindow(q_pos, k_pos, w);
-          }
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int64_t i = 0; i < S; ++i) {
+        for (int64_t j = 0; j < 2 * S; ++j) {
+          const int64_t q_pos = b * S + i, k_pos = (b - 1) * S + j;
+          p[(b * S + i) * 2 * S + j] = k_pos >= 0 && InWindow(q_pos, k_pos, window);
         }
       }
     }
     masks.emplace(key, m);
     return m;
+  }
+
+  // Attention of G heads that share `window` (0 = unbounded) over q, k, v [B, G, T, D]:
+  // blocks of S = window tokens, each attending to itself and the block before.
+  torch::Tensor BlockedAttention(torch::Tensor q, torch::Tensor k, torch::Tensor v, int64_t window,
+                                 double scale) {
+    const int64_t B = q.size(0), G = q.size(1), T = q.size(2), D = q.size(3);
+    const int64_t S = (window <= 0 || window > T) ? T : window;
+    const int64_t nb = (T + S - 1) / S, Tp = nb * S;
+    if (Tp != T) {
+      auto pad = [&](const torch::Tensor& t) {
+        return torch::cat({t, torch::zeros({B, G, Tp - T, D}, t.options())}, 2);
+      };
+      q = pad(q);
+      k = pad(k);
+      v = pad(v);
+    }
+    torch::Tensor qb = q.reshape({B, G, nb, S, D});
+    torch::Tensor kb = k.reshape({B, G, nb, S, D}), vb = v.reshape({B, G, nb, S, D});
+    torch::Tensor zeros = torch::zeros({B, G, 1, S, D}, k.options());
+    torch::Tensor kk = torch::cat({torch::cat({zeros, kb.narrow(2, 0, nb - 1)}, 2), kb}, 3);  // [B,G,nb,2S,D]
+    torch::Tensor vv = torch::cat({torch::cat({zeros, vb.narrow(2, 0, nb - 1)}, 2), vb}, 3);
+    torch::Tensor scores = torch::matmul(qb, kk.transpose(3, 4)) * scale;  // [B,G,nb,S,2S]
+    scores = scores.masked_fill(Mask(window, nb, S).logical_not(), -std::numeric_limits<float>::infinity());
+    torch::Tensor out = torch::matmul(torch::softmax(scores, -1), vv);  // [B,G,nb,S,D]
+    return out.reshape({B, G, Tp, D}).narrow(2, 0, T);
   }
 
   // Logits [B, T, V] for tokens [B, T] at positions start .. start + T - 1.
@@ -150,27 +174,19 @@ struct Trainer::State {
         k = k.repeat_interleave(H / KV, 1);
         v = v.repeat_interleave(H / KV, 1);
       }
-      int64_t S = 0;
-      for (int64_t w : c.attention_windows[l]) S = (w == 0 || S == -1) ? -1 : std::max(S, w);
-      if (S <= 0 || S > T) S = T;
-      const int64_t nb = (T + S - 1) / S, Tp = nb * S;
-      if (Tp != T) {
-        auto pad = [&](const torch::Tensor& t) {
-          return torch::cat({t, torch::zeros({B, H, Tp - T, D}, t.options())}, 2);
-        };
-        q = pad(q);
-        k = pad(k);
-        v = pad(v);
+      // Heads are grouped by window; each group is blocked by its own window, so a head with
+      // window W costs T x 2W scores, whatever the other heads' windows are.
+      std::vector<torch::Tensor> outs(H);
+      std::map<int64_t, std::vector<int64_t>> by_window;
+      for (int64_t hq = 0; hq < H; ++hq) by_window[c.window(l, hq)].push_back(hq);
+      for (const auto& [window, heads] : by_window) {
+        torch::Tensor idx = torch::tensor(heads, torch::kLong);
+        const int64_t G = static_cast<int64_t>(heads.size());
+        torch::Tensor out = BlockedAttention(q.index_select(1, idx), k.index_select(1, idx),
+                                             v.index_select(1, idx), window, scale);  // [B,G,T,D]
+        for (int64_t i = 0; i < G; ++i) outs[heads[i]] = out.select(1, i);
       }
-      torch::Tensor qb = q.reshape({B, H, nb, S, D});
-      torch::Tensor kb = k.reshape({B, H, nb, S, D}), vb = v.reshape({B, H, nb, S, D});
-      torch::Tensor zeros = torch::zeros({B, H, 1, S, D}, k.options());
-      torch::Tensor kk = torch::cat({torch::cat({zeros, kb.narrow(2, 0, nb - 1)}, 2), kb}, 3);  // [B,H,nb,2S,D]
-      torch::Tensor vv = torch::cat({torch::cat({zeros, vb.narrow(2, 0, nb - 1)}, 2), vb}, 3);
-      torch::Tensor scores = torch::matmul(qb, kk.transpose(3, 4)) * scale;  // [B,H,nb,S,2S]
-      scores = scores.masked_fill(Mask(l, nb, S).logical_not().unsqueeze(0), -std::numeric_limits<float>::infinity());
-      torch::Tensor attn = torch::matmul(torch::softmax(scores, -1), vv);  // [B,H,nb,S,D]
-      attn = attn.reshape({B, H, Tp, D}).narrow(2, 0, T).transpose(1, 2).reshape({B, T, H * D});
+      torch::Tensor attn = torch::stack(outs, 1).transpose(1, 2).reshape({B, T, H * D});  // [B,T,H*D]
       x = x + torch::matmul(attn, lp.o.t());
       torch::Tensor h2 = RmsNormT(x, lp.post_norm, c.rms_norm_eps);
       x = x + torch::matmul(torch::silu(torch::matmul(h2, lp.gate.t())) * torch::matmul(h2, lp.up.t()), lp.down.t());

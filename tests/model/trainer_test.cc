@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 
 #include "model/reference_forward.h"
@@ -81,6 +82,7 @@ TEST(Trainer, AResumedRunContinuesTheSameCurve) {
   for (int i = 0; i < 10; ++i) expected.push_back((*straight)->Step(corpus));
 
   const std::string dir = ::testing::TempDir() + "/trainer_resume";
+  std::filesystem::remove_all(dir);  // no checkpoint from an earlier run
   auto first = Trainer::Create(c, o, dir);
   ASSERT_TRUE(first.ok()) << first.status();
   for (int i = 0; i < 5; ++i) (*first)->Step(corpus);
@@ -121,6 +123,7 @@ TEST(Trainer, TheWrittenModelScoresTheSameInTheEngine) {
 
 TEST(Trainer, RejectsACheckpointOfAnotherModel) {
   const std::string dir = ::testing::TempDir() + "/trainer_other";
+  std::filesystem::remove_all(dir);
   auto a = Trainer::Create(testing::TinyConfig(), TinyOptions(), dir);
   ASSERT_TRUE((*a)->SaveCheckpoint(dir).ok());
   auto b = Trainer::Create(testing::TinyConfig({{2, 2, 2, 2}, {3, 3, 3, 3}}), TinyOptions(), dir);
