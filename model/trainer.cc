@@ -39,6 +39,9 @@ bool ReadFile(const std::string& path, std::string* out) {
 }  // namespace
 
 absl::Status TrainOptions::Validate() const {
+  if (micro_batch < 1 || batch_size % micro_batch != 0) {
+    return absl::InvalidArgumentError("the batch size must be a multiple of the micro-batch size");
+  }
   if (batch_size < 1 || seq_len < 2 || steps < 0 || warmup_steps < 0) {
     return absl::InvalidArgumentError("batch size >= 1, sequence length >= 2, steps and warmup >= 0");
   }
@@ -296,16 +299,22 @@ double Trainer::Step(const Corpus& corpus) {
     static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   }
   s_->optimizer->zero_grad();
-  torch::Tensor logits = s_->Forward(batch.narrow(1, 0, T), 0);
-  torch::Tensor loss = torch::nn::functional::cross_entropy(
-      logits.reshape({B * T, -1}), batch.narrow(1, 1, T).reshape({B * T}));
-  loss.backward();
+  const int64_t M = std::min(o.micro_batch, B);
+  double total = 0;
+  for (int64_t m0 = 0; m0 < B; m0 += M) {
+    torch::Tensor part = batch.narrow(0, m0, M);
+    torch::Tensor logits = s_->Forward(part.narrow(1, 0, T), 0);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({M * T, -1}), part.narrow(1, 1, T).reshape({M * T}));
+    (loss * (static_cast<double>(M) / B)).backward();
+    total += loss.item<double>() * M / B;
+  }
   std::vector<torch::Tensor> all = s_->DecayParams();
   for (auto& t : s_->NormParams()) all.push_back(t);
   torch::nn::utils::clip_grad_norm_(all, o.grad_clip);
   s_->optimizer->step();
   ++s_->step;
-  return loss.item<double>();
+  return total;
 }
 
 double Trainer::EvalNatsPerByte(const std::string& text) {

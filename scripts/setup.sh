@@ -13,8 +13,8 @@ PACKAGES=(
   prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # promtool (metrics exposition checks) and curl for the integration tests
-  prometheus curl openssl
+  # integration and deploy checks: Prometheus (+ promtool), curl, openssl, yamllint, kubectl
+  prometheus curl openssl yamllint
   # the independent Python re-implementation of the forward pass used as a cross-check in tests
   python3 python3-torch python3-numpy
 )
@@ -25,3 +25,19 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+# The deploy checks (tests/deploy): kubectl renders the kustomize overlays offline (the kubectl
+# package where the apt sources have it, else Debian's kubernetes-client), and Node.js validates
+# the rendered objects against the Kubernetes schemas. Skipped where tests/deploy is absent (the
+# Docker build stage runs this script before copying the tree).
+DEPLOY_TESTS="$(dirname "$0")/../tests/deploy"
+if [ -f "$DEPLOY_TESTS/package-lock.json" ]; then
+  if ! command -v kubectl > /dev/null; then
+    $SUDO apt-get install -y -q --no-install-recommends kubectl \
+      || $SUDO apt-get install -y -q --no-install-recommends kubernetes-client
+  fi
+  if ! command -v npm > /dev/null; then
+    $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  (cd "$DEPLOY_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -4,6 +4,7 @@
 //
 //   mswa-train --out models/my-mswa --train a.txt,b.txt --valid v.txt --preset mswa --window 128
 #include <ATen/Parallel.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cmath>
@@ -32,6 +33,7 @@ ABSL_FLAG(int64_t, heads, 8, "Query heads");
 ABSL_FLAG(int64_t, kv_heads, 0, "Key/value heads (0: = heads)");
 ABSL_FLAG(int64_t, intermediate, 0, "MLP size (0: ~8/3 hidden, multiple of 64)");
 ABSL_FLAG(int64_t, batch, 16, "Sequences per step");
+ABSL_FLAG(int64_t, micro_batch, 1, "Sequences per forward/backward (gradients accumulate)");
 ABSL_FLAG(int64_t, seq_len, 1024, "Training sequence length (>= 2x the largest window recommended)");
 ABSL_FLAG(int64_t, steps, 1000, "Optimizer steps");
 ABSL_FLAG(double, lr, 3e-3, "Peak learning rate (AdamW)");
@@ -76,6 +78,9 @@ int main(int argc, char** argv) {
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return Fail("--out is required", 2);
   if (absl::GetFlag(FLAGS_train).empty()) return Fail("--train is required", 2);
+  // Keep freed activations in the heap for the next step instead of returning them to the OS.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const int32_t threads = absl::GetFlag(FLAGS_threads);
   at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 
@@ -107,6 +112,7 @@ int main(int argc, char** argv) {
 
   TrainOptions o;
   o.batch_size = absl::GetFlag(FLAGS_batch);
+  o.micro_batch = absl::GetFlag(FLAGS_micro_batch);
   o.seq_len = absl::GetFlag(FLAGS_seq_len);
   o.steps = absl::GetFlag(FLAGS_steps);
   o.lr = absl::GetFlag(FLAGS_lr);
