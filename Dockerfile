@@ -25,10 +25,7 @@ RUN bash scripts/build.sh -DMSWA_BUILD_BENCH=OFF \
  && mkdir -p /out/bin /out/lib/mswa /out/share/mswa/models \
  && cp server/mswa-server client/mswa-client model/mswa-model model/mswa-train /out/bin/ \
  && cp lib/libmswa_spm.so /out/lib/mswa/ \
- && cp -r /src/models/. /out/share/mswa/models/ \
- && (test -f /out/share/mswa/models/default/config.json || \
-     /out/bin/mswa-model init /out/share/mswa/models/default --preset mswa --window 128 \
-       --hidden 256 --layers 6 --heads 8)
+ && cp -r /src/models/. /out/share/mswa/models/
 
 FROM ${RUNTIME_IMAGE}
 COPY deploy/docker/runtime-packages.txt /tmp/runtime-packages.txt
@@ -41,5 +38,5 @@ COPY --from=build /out/lib/mswa/ /usr/local/lib/mswa/
 COPY --from=build /out/share/mswa/ /usr/local/share/mswa/
 USER 10001:10001
 EXPOSE 50051 9090
-ENTRYPOINT ["/usr/local/bin/mswa-server", "--model_dir=/usr/local/share/mswa/models/default"]
+ENTRYPOINT ["/usr/local/bin/mswa-server", "--model_dir=/usr/local/share/mswa/models/mswa-books-small"]
 CMD ["--listen=0.0.0.0:50051", "--metrics_listen=0.0.0.0:9090"]
