@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/default_shape.h"
 #include "kernels/paged_attention.h"
 #include "model/byte_tokenizer.h"
 #include "model/kv_layout.h"
-#include "model/window_schedule.h"
 #include "server/engine.h"
 
 namespace mswa {
@@ -33,30 +33,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-// The default model's shape: hidden 256, 6 layers, 8 heads, byte vocabulary, mswa windows
-// around w = 128.
-ModelConfig BenchConfig() {
-  ModelConfig c;
-  c.vocab_size = 258;
-  c.hidden_size = 256;
-  c.intermediate_size = 704;
-  c.num_hidden_layers = 6;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 8;
-  c.head_dim = 32;
-  c.tie_word_embeddings = true;
-  c.bos_token_id = 256;
-  c.eos_token_id = 257;
-  c.tokenizer.type = TokenizerSpec::Type::kBytes;
-  WindowScheduleOptions o;
-  o.base_window = 128;
-  o.num_layers = 6;
-  o.num_heads = 8;
-  o.num_kv_heads = 8;
-  c.attention_windows = MakeWindowSchedule(o).value();
-  return c;
 }
 
 // Read bandwidth of this machine: a threaded sum over `bytes` (best of 5). 512 MiB measures
@@ -226,7 +202,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--long_tokens") == 0) long_tokens = std::atoll(argv[i + 1]);
   }
   at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
-  const ModelConfig c = BenchConfig();
+  const ModelConfig c = DefaultShapeConfig();
   const int64_t params = RandomModelWeights(c, 0).num_parameters();
   std::printf("model: hidden %ld, %ld layers, %ld heads, vocab %ld, %ld parameters; %d threads\n",
               static_cast<long>(c.hidden_size), static_cast<long>(c.num_hidden_layers),

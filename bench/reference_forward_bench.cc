@@ -4,7 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include "model/reference_forward.h"
-#include "model/window_schedule.h"
+#include "bench/default_shape.h"
 
 namespace mswa {
 namespace {
@@ -18,21 +18,7 @@ void BM_Matmul(benchmark::State& state) {
 BENCHMARK(BM_Matmul)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 
 void BM_ReferenceForward(benchmark::State& state) {
-  ModelConfig c;
-  c.vocab_size = 258;
-  c.hidden_size = 256;
-  c.intermediate_size = 704;
-  c.num_hidden_layers = 6;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 8;
-  c.head_dim = 32;
-  c.tie_word_embeddings = true;
-  WindowScheduleOptions o;
-  o.base_window = 128;
-  o.num_layers = 6;
-  o.num_heads = 8;
-  o.num_kv_heads = 8;
-  c.attention_windows = MakeWindowSchedule(o).value();
+  const ModelConfig c = DefaultShapeConfig();
   ModelWeights w = RandomModelWeights(c, 0);
   std::vector<int32_t> tokens(state.range(0));
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i % 256);

@@ -26,7 +26,7 @@
 #include "server/service.h"
 
 #ifndef MSWA_DEFAULT_MODEL_DIR
-#define MSWA_DEFAULT_MODEL_DIR "models/default"
+#define MSWA_DEFAULT_MODEL_DIR "models/mswa-books-small"
 #endif
 
 ABSL_FLAG(std::string, model_dir, MSWA_DEFAULT_MODEL_DIR,
