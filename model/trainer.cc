@@ -65,14 +65,16 @@ int64_t ReceptiveField(const ModelConfig& c) {
 }
 
 absl::StatusOr<Corpus> LoadCorpus(const std::vector<std::string>& train_files,
-                                  const std::vector<std::string>& valid_files) {
+                                  const std::vector<std::string>& valid_files, const Tokenizer& tokenizer) {
   Corpus corpus;
   for (const std::string& f : train_files) {
     std::string text;
     if (!ReadFile(f, &text)) return absl::NotFoundError(absl::StrCat("cannot read training file ", f));
-    corpus.train.insert(corpus.train.end(), text.begin(), text.end());
-    corpus.train.push_back('\n');
+    text.push_back('\n');
+    const std::vector<int32_t> ids = tokenizer.Encode(text);
+    corpus.train.insert(corpus.train.end(), ids.begin(), ids.end());
   }
+  if (corpus.train.size() < 2) return absl::InvalidArgumentError("the training files hold no text");
   for (const std::string& f : valid_files) {
     std::string text;
     if (!ReadFile(f, &text)) return absl::NotFoundError(absl::StrCat("cannot read validation file ", f));
@@ -84,6 +86,7 @@ absl::StatusOr<Corpus> LoadCorpus(const std::vector<std::string>& train_files,
 struct Trainer::State {
   ModelConfig config;
   TrainOptions options;
+  std::unique_ptr<Tokenizer> tokenizer;
   torch::Tensor embed, final_norm, lm_head;  // lm_head undefined when tied
   std::vector<LayerParams> layers;
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -203,18 +206,28 @@ Trainer::Trainer(std::unique_ptr<State> state) : s_(std::move(state)) {}
 Trainer::~Trainer() = default;
 int64_t Trainer::step() const { return s_->step; }
 const ModelConfig& Trainer::config() const { return s_->config; }
+const Tokenizer& Trainer::tokenizer() const { return *s_->tokenizer; }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const ModelConfig& config,
                                                          const TrainOptions& options,
                                                          const std::string& checkpoint_dir) {
   RETURN_IF_ERROR(config.Validate());
   RETURN_IF_ERROR(options.Validate());
-  if (config.tokenizer.type != TokenizerSpec::Type::kBytes || config.vocab_size < 258) {
-    return absl::InvalidArgumentError("mswa-train trains byte-level models (vocab >= 258, bytes tokenizer)");
+  if (config.tokenizer.type == TokenizerSpec::Type::kSentencePiece && checkpoint_dir.empty()) {
+    return absl::InvalidArgumentError("a SentencePiece model is trained in a model directory that holds its tokenizer");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(config.tokenizer, checkpoint_dir));
+  if (config.vocab_size < tokenizer->vocab_size() || config.bos_token_id != tokenizer->bos_id() ||
+      config.eos_token_id != tokenizer->eos_id() || tokenizer->bos_id() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the config's vocabulary (", config.vocab_size, ", BOS ", config.bos_token_id, ", EOS ",
+        config.eos_token_id, ") must be the tokenizer's (", tokenizer->vocab_size(), ", BOS ",
+        tokenizer->bos_id(), ", EOS ", tokenizer->eos_id(), "; BOS must exist)"));
   }
   auto s = std::make_unique<State>();
   s->config = config;
   s->options = options;
+  s->tokenizer = std::move(tokenizer);
   std::ifstream state_file(checkpoint_dir + "/trainer_state.pt");
   const bool resume = !checkpoint_dir.empty() && state_file.good();
   ModelWeights w;
@@ -321,7 +334,7 @@ double Trainer::EvalNatsPerByte(const std::string& text) {
   torch::NoGradGuard no_grad;
   const ModelConfig& c = s_->config;
   std::vector<int64_t> tokens = {c.bos_token_id};
-  for (unsigned char ch : text) tokens.push_back(ch);
+  for (int32_t id : s_->tokenizer->Encode(text)) tokens.push_back(id);
   const int64_t N = static_cast<int64_t>(tokens.size());
   const int64_t L = s_->options.seq_len;
   const int64_t rf = ReceptiveField(c);

@@ -1,5 +1,6 @@
 // mswa-train's core: trains the model of config.json (pre-norm RMSNorm, RoPE, per-head windowed
-// attention, SwiGLU, GQA, tied embeddings) with LibTorch autograd on byte-level text.
+// attention, SwiGLU, GQA, tied embeddings) with LibTorch autograd on text, tokenized by the
+// model's tokenizer: bytes (the default) or a SentencePiece model in the model directory.
 //
 // Attention is blocked so its cost is linear in the sequence length: layer l splits the sequence
 // into blocks of S_l = its largest window (the whole sequence for unbounded heads); each query
@@ -20,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
+#include "model/tokenizer.h"
 #include "model/weights.h"
 
 namespace mswa {
@@ -45,19 +47,21 @@ struct TrainOptions {
   absl::Status Validate() const;
 };
 
-// A byte corpus: training bytes concatenated (files separated by a newline) and validation
-// texts by name.
+// A tokenized corpus: the training files' tokens concatenated (each file followed by a newline)
+// and the validation texts by name (scored as text, so bits per byte compare across tokenizers).
 struct Corpus {
-  std::vector<uint8_t> train;
+  std::vector<int32_t> train;
   std::vector<std::pair<std::string, std::string>> valid;  // (name, text)
 };
 absl::StatusOr<Corpus> LoadCorpus(const std::vector<std::string>& train_files,
-                                  const std::vector<std::string>& valid_files);
+                                  const std::vector<std::string>& valid_files, const Tokenizer& tokenizer);
 
 class Trainer {
  public:
   // A new model (deterministic init from options.seed) or, when `checkpoint_dir` holds a
-  // checkpoint, the state saved there (its config must match).
+  // checkpoint, the state saved there (its config must match). The tokenizer is the config's:
+  // a SentencePiece model file must already be in `checkpoint_dir`, and the vocabulary, BOS and
+  // EOS of the config must be the tokenizer's.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const ModelConfig& config,
                                                         const TrainOptions& options,
                                                         const std::string& checkpoint_dir);
@@ -68,7 +72,7 @@ class Trainer {
   int64_t step() const;
   double LearningRate(int64_t step) const;
 
-  // Mean negative log-likelihood in nats per byte of `text` (BOS first, every byte scored),
+  // Mean negative log-likelihood in nats per byte of `text` (BOS first, every token scored),
   // evaluated in windows of seq_len with enough overlap that each byte sees its full receptive
   // field: the same number the engine's Score gives.
   double EvalNatsPerByte(const std::string& text);
@@ -83,6 +87,7 @@ class Trainer {
   // The weights as the engine loads them.
   ModelWeights Weights() const;
   const ModelConfig& config() const;
+  const Tokenizer& tokenizer() const;
 
  private:
   struct State;

@@ -1,14 +1,19 @@
-// mswa-train: trains an MSWA (or SWA / full-attention) byte-level model on text files and writes
-// a model directory mswa-server loads. Checkpoints into --out; running the same command again
-// resumes exactly where the last checkpoint left off.
+// mswa-train: trains an MSWA (or SWA / full-attention) model on text files, byte-level or with a
+// SentencePiece tokenizer, and writes a model directory mswa-server loads. Checkpoints into
+// --out; running the same command again resumes exactly where the last checkpoint left off.
 //
 //   mswa-train --out models/my-mswa --train a.txt,b.txt --valid v.txt --preset mswa --window 128
+//   mswa-train ... --tokenizer spm.model     (windows then count SentencePiece tokens)
 #include <ATen/Parallel.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +28,8 @@
 ABSL_FLAG(std::string, out, "", "Model directory to write (and resume from when it has a checkpoint)");
 ABSL_FLAG(std::vector<std::string>, train, {}, "Training text files, comma-separated");
 ABSL_FLAG(std::vector<std::string>, valid, {}, "Validation text files, comma-separated (bits per byte)");
+ABSL_FLAG(std::string, tokenizer, "",
+          "SentencePiece .model file (copied into --out as tokenizer.model); empty: bytes");
 ABSL_FLAG(std::string, preset, "mswa", "Window preset: full, swa, mswa-h, mswa-l, mswa");
 ABSL_FLAG(int64_t, window, 128, "Base window w");
 ABSL_FLAG(std::vector<std::string>, head_scales, {}, "Head-group ladder (default 0.25,0.5,1,2)");
@@ -59,6 +66,12 @@ std::vector<double> Ladder(const std::vector<std::string>& values, std::vector<d
   return out;
 }
 
+bool SameBytes(const std::string& a, const std::string& b) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  return fa && fb &&
+         std::equal(std::istreambuf_iterator<char>(fa), {}, std::istreambuf_iterator<char>(fb), {});
+}
+
 std::string Duration(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds);
   char buf[32];
@@ -71,7 +84,7 @@ std::string Duration(double seconds) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "trains a byte-level MSWA model.\n"
+      "trains an MSWA model (byte-level, or SentencePiece with --tokenizer).\n"
       "  mswa-train --out DIR --train FILES --valid FILES [--preset mswa --window 128 ...]");
   absl::ParseCommandLine(argc, argv);
   using namespace mswa;
@@ -93,11 +106,28 @@ int main(int argc, char** argv) {
   c.head_dim = c.hidden_size / c.num_attention_heads;
   c.intermediate_size = absl::GetFlag(FLAGS_intermediate) > 0 ? absl::GetFlag(FLAGS_intermediate)
                                                                : (8 * c.hidden_size / 3 + 63) / 64 * 64;
-  c.vocab_size = 258;
-  c.bos_token_id = 256;
-  c.eos_token_id = 257;
   c.tie_word_embeddings = true;
   c.tokenizer.type = TokenizerSpec::Type::kBytes;
+  if (const std::string spm = absl::GetFlag(FLAGS_tokenizer); !spm.empty()) {
+    // The model directory carries its tokenizer; a resumed run finds it there already.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    const fs::path dest = fs::path(out) / c.tokenizer.model_file;
+    if (!fs::exists(spm)) return Fail("--tokenizer " + spm + " does not exist", 2);
+    if (!fs::exists(dest)) {
+      if (!fs::copy_file(spm, dest, ec)) return Fail("cannot copy " + spm + " to " + dest.string() + ": " + ec.message());
+    } else if (!SameBytes(spm, dest.string())) {
+      return Fail(dest.string() + " holds another tokenizer; use a new --out directory", 2);
+    }
+    c.tokenizer.type = TokenizerSpec::Type::kSentencePiece;
+  }
+  auto tokenizer = LoadTokenizer(c.tokenizer, out);
+  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()), 2);
+  c.vocab_size = (*tokenizer)->vocab_size();
+  c.bos_token_id = (*tokenizer)->bos_id();
+  c.eos_token_id = (*tokenizer)->eos_id();
+  if (c.bos_token_id < 0) return Fail("the tokenizer has no BOS piece (train it without --bos_id=-1)", 2);
   WindowScheduleOptions ws;
   ws.preset = absl::GetFlag(FLAGS_preset);
   ws.base_window = absl::GetFlag(FLAGS_window);
@@ -128,12 +158,24 @@ int main(int argc, char** argv) {
                  static_cast<long>(c.max_window()), static_cast<long>(o.seq_len));
   }
 
-  auto corpus = LoadCorpus(absl::GetFlag(FLAGS_train), absl::GetFlag(FLAGS_valid));
+  auto corpus = LoadCorpus(absl::GetFlag(FLAGS_train), absl::GetFlag(FLAGS_valid), **tokenizer);
   if (!corpus.ok()) return Fail(std::string(corpus.status().message()));
+  for (const auto& [name, text] : corpus->valid) {
+    // Bits per byte count the file's bytes; a tokenizer that drops or rewrites characters
+    // (e.g. SentencePiece's default normalization turns newlines into spaces) flatters them.
+    const std::string part = text.substr(0, 1 << 16);
+    if ((*tokenizer)->Decode((*tokenizer)->Encode(part)) != part) {
+      std::fprintf(stderr,
+                   "mswa-train: note: the tokenizer does not reproduce %s exactly, so its bits per byte "
+                   "are not comparable with a lossless model's (train SentencePiece with "
+                   "--normalization_rule_name=identity --remove_extra_whitespaces=false --byte_fallback=true)\n",
+                   name.c_str());
+    }
+  }
   auto trainer = Trainer::Create(c, o, out);
   if (!trainer.ok()) return Fail(std::string(trainer.status().message()));
   Trainer& t = **trainer;
-  std::printf("mswa-train: %s, %zu training bytes, %s from step %ld of %ld\n", ws.preset.c_str(),
+  std::printf("mswa-train: %s, %zu training tokens, %s from step %ld of %ld\n", ws.preset.c_str(),
               corpus->train.size(), t.step() > 0 ? "resuming" : "starting", static_cast<long>(t.step()),
               static_cast<long>(o.steps));
   std::fflush(stdout);

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "model/reference_forward.h"
@@ -27,8 +29,29 @@ TrainOptions TinyOptions() {
 Corpus Repetitive() {
   Corpus c;
   const std::string line = "the cat sat on the mat. ";
-  for (int i = 0; i < 200; ++i) c.train.insert(c.train.end(), line.begin(), line.end());
+  for (int i = 0; i < 200; ++i) {
+    for (unsigned char ch : line) c.train.push_back(ch);
+  }
   return c;
+}
+
+// Nats per byte of `text` as the engine scores it from the model directory `dir`.
+double EngineNatsPerByte(const std::string& dir, const std::string& text) {
+  EngineOptions eo;
+  eo.kv_cache_bytes = 4 << 20;
+  auto engine = LoadEngine(dir, eo);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) return -1;
+  const auto tokens = (*engine)->tokenizer().Encode(text);
+  double nll = -1;
+  auto id = (*engine)->SubmitScore(ScoreOptions{}, tokens.size(), [&](EngineEvent e) {
+    if (e.finished) nll = e.score.total_nll;
+  });
+  EXPECT_TRUE(id.ok());
+  EXPECT_TRUE((*engine)->FeedScore(*id, tokens, text.size(), true).ok());
+  while ((*engine)->Step()) {
+  }
+  return nll / text.size();
 }
 
 // Deterministic float sums for the exact-resume comparison.
@@ -105,20 +128,57 @@ TEST(Trainer, TheWrittenModelScoresTheSameInTheEngine) {
 
   const std::string text = "the cat sat on the mat. the mat sat on the cat. a dog!";
   const double trainer_nats = (*trainer)->EvalNatsPerByte(text);
-  EngineOptions eo;
-  eo.kv_cache_bytes = 4 << 20;
-  auto engine = LoadEngine(dir, eo);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  const auto tokens = (*engine)->tokenizer().Encode(text);
-  double engine_nll = 0;
-  auto id = (*engine)->SubmitScore(ScoreOptions{}, tokens.size(), [&](EngineEvent e) {
-    if (e.finished) engine_nll = e.score.total_nll;
-  });
-  ASSERT_TRUE(id.ok());
-  ASSERT_TRUE((*engine)->FeedScore(*id, tokens, text.size(), true).ok());
-  while ((*engine)->Step()) {
+  EXPECT_NEAR(EngineNatsPerByte(dir, text), trainer_nats, 1e-4 * trainer_nats);
+}
+
+TEST(Trainer, TrainsWithASentencePieceTokenizerThatShipsInTheModel) {
+  const std::string dir = ::testing::TempDir() + "/trainer_spm";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 300; ++i) corpus << "the cat sat on the mat " << i % 7 << ". the dog ran.\n";
   }
-  EXPECT_NEAR(engine_nll / text.size(), trainer_nats, 1e-4 * trainer_nats);
+  // Lossless settings: identity normalization keeps newlines and spacing, byte fallback covers
+  // every character, so bits per byte count exactly the file's bytes.
+  const std::string train = "spm_train --input=" + dir + "/corpus.txt --model_prefix=" + dir +
+                            "/tokenizer --vocab_size=320 --model_type=bpe --byte_fallback=true "
+                            "--normalization_rule_name=identity --remove_extra_whitespaces=false "
+                            "--add_dummy_prefix=false --minloglevel=2 > " + dir + "/train.log 2>&1";
+  ASSERT_EQ(std::system(train.c_str()), 0) << "spm_train failed; see " << dir << "/train.log";
+
+  ModelConfig c = testing::TinyConfig();
+  c.tokenizer.type = TokenizerSpec::Type::kSentencePiece;
+  auto tokenizer = LoadTokenizer(c.tokenizer, dir);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  c.vocab_size = (*tokenizer)->vocab_size();
+  c.bos_token_id = (*tokenizer)->bos_id();
+  c.eos_token_id = (*tokenizer)->eos_id();
+  auto corpus = LoadCorpus({dir + "/corpus.txt"}, {}, **tokenizer);
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  const std::string line = "the cat sat on the mat 3. the dog ran.\n";
+  // Whole words became single tokens: fewer tokens than bytes.
+  EXPECT_LT(static_cast<double>(corpus->train.size()), 0.7 * 300 * line.size());
+
+  auto trainer = Trainer::Create(c, TinyOptions(), dir);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  double first = 0, last = 0;
+  for (int i = 0; i < 40; ++i) {
+    const double loss = (*trainer)->Step(*corpus);
+    if (i < 5) first += loss / 5;
+    if (i >= 35) last += loss / 5;
+  }
+  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+  ASSERT_TRUE((*trainer)->SaveCheckpoint(dir).ok());
+  const std::string text = line + "the mat sat on the cat 5.\n";
+  const double trainer_nats = (*trainer)->EvalNatsPerByte(text);
+  EXPECT_GT(trainer_nats, 0);
+  EXPECT_NEAR(EngineNatsPerByte(dir, text), trainer_nats, 1e-4 * trainer_nats);
+
+  // A config whose vocabulary is not the tokenizer's is refused.
+  ModelConfig wrong = c;
+  wrong.bos_token_id = c.eos_token_id;
+  EXPECT_EQ(Trainer::Create(wrong, TinyOptions(), dir).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Trainer, RejectsACheckpointOfAnotherModel) {
