@@ -20,9 +20,13 @@
 
 namespace mswa {
 
+// Element type of the pools. The CUDA kernels use it for q, out and the new keys/values too
+// (fp32 accumulation whatever it is); the CPU kernels take kF32 only.
+enum class KvDType : int32_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
+
 struct KvPoolView {
-  float* k = nullptr;  // [num_blocks, num_heads, block_size, head_dim]
-  float* v = nullptr;
+  void* k = nullptr;  // [num_blocks, num_heads, block_size, head_dim] of PagedKvParams::kv_dtype
+  void* v = nullptr;
   int64_t num_blocks = 0;
   int64_t num_heads = 0;  // heads_g
 };
@@ -49,8 +53,11 @@ struct PagedKvParams {
   const KvHeadDesc* kv_heads = nullptr;    // [num_kv_heads] for this layer
   const KvPoolView* pools = nullptr;       // [num_groups]
   int32_t num_groups = 0;
+  KvDType kv_dtype = KvDType::kF32;
 };
 
+// The CPU kernels below: every pointer is host memory and kv_dtype is kF32.
+//
 // Writes the new keys/values into their slots: token t's keys are k[t * row_stride + h * D + d]
 // for KV head h (so k and v may point into a fused QKV row), likewise v. Every token's block must
 // be allocated. Tokens of one sequence may be in any order.

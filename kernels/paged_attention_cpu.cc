@@ -54,8 +54,8 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
     const int64_t lo = std::max(first, block_start) - block_start;
     const int64_t hi = std::min(last + 1, block_start + B) - block_start;
     const int32_t block = BlockOf(p, seq, head.group, block_start);
-    const float* k = HeadRows(pool.k, p, pool, block, head.group_head);
-    const float* v = HeadRows(pool.v, p, pool, block, head.group_head);
+    const float* k = HeadRows(static_cast<const float*>(pool.k), p, pool, block, head.group_head);
+    const float* v = HeadRows(static_cast<const float*>(pool.v), p, pool, block, head.group_head);
     for (int h = 0; h < nq; ++h) {
       const float* qh = q + h * q_stride;
       float block_max = -std::numeric_limits<float>::infinity();
@@ -103,9 +103,11 @@ void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int
       const KvHeadDesc& head = p.kv_heads[h];
       const KvPoolView& pool = p.pools[head.group];
       const int32_t block = BlockOf(p, p.seq_index[t], head.group, pos);
-      const int64_t offset = (HeadRows(pool.k, p, pool, block, head.group_head) - pool.k) + slot * D;
-      std::copy_n(k + t * row_stride + h * D, D, pool.k + offset);
-      std::copy_n(v + t * row_stride + h * D, D, pool.v + offset);
+      float* pool_k = static_cast<float*>(pool.k);
+      float* pool_v = static_cast<float*>(pool.v);
+      const int64_t offset = (HeadRows(pool_k, p, pool, block, head.group_head) - pool_k) + slot * D;
+      std::copy_n(k + t * row_stride + h * D, D, pool_k + offset);
+      std::copy_n(v + t * row_stride + h * D, D, pool_v + offset);
     }
   }
 }

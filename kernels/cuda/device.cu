@@ -24,6 +24,16 @@ int DeviceCount() {
   return count;
 }
 
+int DeviceSmCount() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
 std::string EvalWindowPredicateOnDevice(const int64_t* q_pos, const int64_t* k_pos,
                                         const int64_t* window, int64_t n, bool* out) {
   int64_t* d_in = nullptr;
