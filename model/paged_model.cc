@@ -7,30 +7,91 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/paged_model_cuda.h"
+#include "model/status_macros.h"
 
 namespace mswa {
 
-absl::StatusOr<std::unique_ptr<PagedModel>> PagedModel::Create(const ModelConfig& config,
-                                                               ModelWeights weights,
-                                                               const PagedModelOptions& options) {
-  if (config.head_dim > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("head_dim ", config.head_dim, " is larger than the CPU kernel's 256"));
-  }
+absl::StatusOr<ModelDevice> ParseModelDevice(const std::string& name) {
+  if (name == "cpu") return ModelDevice::kCpu;
+  if (name == "cuda") return ModelDevice::kCuda;
+  return absl::InvalidArgumentError(absl::StrCat("unknown device \"", name, "\" (cpu or cuda)"));
+}
+
+int64_t KvElementBytes(ModelDevice device, at::ScalarType weights_dtype) {
+  return device == ModelDevice::kCpu ? 4 : static_cast<int64_t>(c10::elementSize(weights_dtype));
+}
+
+absl::Status PagedModel::Init(const ModelConfig& config, const PagedModelOptions& options) {
   if (options.block_size < 1 || options.block_size > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("KV block size must be in [1, 64], got ", options.block_size));
   }
-  std::unique_ptr<PagedModel> m(new PagedModel());
-  m->config_ = config;
-  m->layout_ = BuildKvLayout(config);
-  m->options_ = options;
-  const size_t groups = m->layout_.groups.size();
+  config_ = config;
+  layout_ = BuildKvLayout(config);
+  options_ = options;
+  const size_t groups = layout_.groups.size();
   if (options.blocks_per_group.size() != groups || options.ring_sizes.size() != groups) {
     return absl::InvalidArgumentError(absl::StrCat("the model has ", groups,
                                                    " window groups but the KV options give ",
                                                    options.blocks_per_group.size(), " pools"));
   }
+  for (size_t g = 0; g < groups; ++g) {
+    table_offsets_.push_back(table_stride_);
+    table_stride_ += options.ring_sizes[g];
+  }
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    std::vector<KvHeadDesc> heads;
+    for (int64_t h = 0; h < config.num_key_value_heads; ++h) {
+      heads.push_back(KvHeadDesc{config.kv_window(l, h),
+                                 static_cast<int32_t>(layout_.group_of[l][h]),
+                                 static_cast<int32_t>(layout_.head_offset[l][h])});
+    }
+    kv_heads_.push_back(std::move(heads));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// fp32 weights and KV on the CPU; the kernels of kernels/paged_attention.h and small_linear.h.
+class PagedModelCpu final : public PagedModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<PagedModel>> Create(const ModelConfig& config, ModelWeights weights,
+                                                            const PagedModelOptions& options);
+  at::Tensor Forward(const StepInput& input) override;
+  void PoisonBlock(int g, int32_t block) override;
+  int64_t kv_bytes() const override;
+
+ private:
+  enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
+  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows, BLAS
+  // for more.
+  void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
+
+  // Per layer, transposed to [in, out] so every projection is one plain matrix product:
+  // [q; k; v]^T [E, (H + 2 KV) D], o^T [H D, E], [gate; up]^T [E, 2F], down^T [F, E].
+  // The [out, in] originals serve decode-sized batches (kernels/small_linear.h); the fused
+  // q|k|v and gate|up are kept in both layouts.
+  std::vector<at::Tensor> w_qkv_t_, w_o_t_, w_gate_up_t_, w_down_t_;
+  std::vector<at::Tensor> w_qkv_, w_gate_up_;
+  at::Tensor lm_head_t_;  // [E, V]
+  std::vector<double> inv_freq_;  // RoPE frequencies theta^(-2i/D), fp64
+  ModelWeights weights_;
+  std::vector<at::Tensor> pool_k_, pool_v_;  // per group
+  std::vector<KvPoolView> pools_;
+};
+
+absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelConfig& config,
+                                                                  ModelWeights weights,
+                                                                  const PagedModelOptions& options) {
+  if (config.head_dim > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("head_dim ", config.head_dim, " is larger than the CPU kernel's 256"));
+  }
+  std::unique_ptr<PagedModelCpu> m(new PagedModelCpu());
+  RETURN_IF_ERROR(m->Init(config, options));
+  const size_t groups = m->layout_.groups.size();
   if (weights.dtype() != at::kFloat) {
     auto to_float = [](at::Tensor& t) { t = t.to(at::kFloat); };
     to_float(weights.embed);
@@ -68,22 +129,11 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModel::Create(const ModelConfig
     m->pool_v_.push_back(at::empty({blocks, heads, B, D}, at::kFloat));
     m->pools_.push_back(KvPoolView{m->pool_k_[g].data_ptr<float>(),
                                    m->pool_v_[g].data_ptr<float>(), blocks, heads});
-    m->table_offsets_.push_back(m->table_stride_);
-    m->table_stride_ += options.ring_sizes[g];
   }
-  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    std::vector<KvHeadDesc> heads;
-    for (int64_t h = 0; h < config.num_key_value_heads; ++h) {
-      heads.push_back(KvHeadDesc{config.kv_window(l, h),
-                                 static_cast<int32_t>(m->layout_.group_of[l][h]),
-                                 static_cast<int32_t>(m->layout_.head_offset[l][h])});
-    }
-    m->kv_heads_.push_back(std::move(heads));
-  }
-  return m;
+  return std::unique_ptr<PagedModel>(std::move(m));
 }
 
-int64_t PagedModel::kv_bytes() const {
+int64_t PagedModelCpu::kv_bytes() const {
   int64_t bytes = 0;
   for (size_t g = 0; g < pool_k_.size(); ++g) {
     bytes += 2 * pool_k_[g].numel() * static_cast<int64_t>(sizeof(float));
@@ -91,12 +141,10 @@ int64_t PagedModel::kv_bytes() const {
   return bytes;
 }
 
-void PagedModel::PoisonBlock(int g, int32_t block) {
+void PagedModelCpu::PoisonBlock(int g, int32_t block) {
   pool_k_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
   pool_v_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
 }
-
-namespace {
 
 // y[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * w for rows of `n` floats.
 void RmsNormRows(const float* x, const float* w, int64_t rows, int64_t n, double eps, float* y) {
@@ -127,9 +175,7 @@ void RotateInPlace(float* x, int64_t heads, int64_t D, const float* cos, const f
   }
 }
 
-}  // namespace
-
-void PagedModel::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
+void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
                         bool accumulate) const {
   const at::Tensor* w = nullptr;    // [out, in]
   const at::Tensor* w_t = nullptr;  // [in, out]
@@ -153,7 +199,7 @@ void PagedModel::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tenso
 
 // Per-op overhead dominates a small model's decode step, so the elementwise work is plain loops
 // over preallocated buffers and each layer costs four matrix products and one attention call.
-at::Tensor PagedModel::Forward(const StepInput& in) {
+at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   const ModelConfig& c = config_;
   const int64_t N = in.num_tokens;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim;
@@ -229,6 +275,14 @@ at::Tensor PagedModel::Forward(const StepInput& in) {
   at::Tensor logits = at::empty({in.num_logits, c.vocab_size}, f32);
   Linear(last, -1, Proj::kLmHead, logits, false);
   return logits;  // [num_logits, V]
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PagedModel>> PagedModel::Create(const ModelConfig& config, ModelWeights weights,
+                                                               const PagedModelOptions& options) {
+  if (options.device == ModelDevice::kCuda) return CreatePagedModelCuda(config, std::move(weights), options);
+  return PagedModelCpu::Create(config, std::move(weights), options);
 }
 
 }  // namespace mswa

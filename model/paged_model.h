@@ -9,12 +9,18 @@
 //
 // The KV bookkeeping (which block holds what) lives in KvCacheManager; this class owns the
 // pools' memory and reads the block tables the engine passes in. Engine thread only.
+//
+// Two implementations behind one interface: the CPU one (fp32 weights and KV, the CPU kernels)
+// and the CUDA one (model/paged_model_cuda.cc: weights and KV pools on the GPU in the weights'
+// dtype, LibTorch for the matrix products, kernels/cuda for cache writes and attention), which
+// needs a CUDA-enabled LibTorch at run time and the CUDA kernels at build time.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,7 +31,12 @@
 
 namespace mswa {
 
+enum class ModelDevice { kCpu, kCuda };
+// "cpu" or "cuda"; InvalidArgument otherwise.
+absl::StatusOr<ModelDevice> ParseModelDevice(const std::string& name);
+
 struct PagedModelOptions {
+  ModelDevice device = ModelDevice::kCpu;
   int64_t block_size = 16;
   std::vector<int64_t> blocks_per_group;  // pool sizes, one per KvLayout group
   std::vector<int64_t> ring_sizes;        // block-table ring size per group (KvCacheManager)
@@ -44,51 +55,44 @@ struct StepInput {
 
 class PagedModel {
  public:
-  // Takes the weights (converted to fp32 if needed) and allocates the pools:
-  // per group, K and V of [blocks, heads_g, block_size, head_dim] fp32.
-  // InvalidArgument for head_dim > 256 or block_size > 64 (the CPU kernel's limits) or pool
-  // sizes that do not match the layout.
+  // Takes the weights and allocates the pools, per group K and V of
+  // [blocks, heads_g, block_size, head_dim]: fp32 on the CPU, the weights' dtype on CUDA.
+  // InvalidArgument for head_dim > 256 or block_size > 64 (CPU kernel limits), a head_dim the
+  // CUDA kernels lack, or pool sizes that do not match the layout; FailedPrecondition for
+  // ModelDevice::kCuda when the build has no CUDA kernels or LibTorch has no CUDA device.
   static absl::StatusOr<std::unique_ptr<PagedModel>> Create(const ModelConfig& config,
                                                             ModelWeights weights,
                                                             const PagedModelOptions& options);
+  virtual ~PagedModel() = default;
 
-  // Logits [num_logits, vocab] fp32. Every token's block must be allocated, and every key in
-  // the windows of the batch's queries must be in the cache or in this batch.
-  at::Tensor Forward(const StepInput& input);
+  // Logits [num_logits, vocab] fp32 on the CPU. Every token's block must be allocated, and
+  // every key in the windows of the batch's queries must be in the cache or in this batch.
+  virtual at::Tensor Forward(const StepInput& input) = 0;
 
   // Fills one block of group g with NaN (tests: a kernel that reads a freed block fails).
-  void PoisonBlock(int g, int32_t block);
+  virtual void PoisonBlock(int g, int32_t block) = 0;
+
+  virtual int64_t kv_bytes() const = 0;  // memory held by the pools
 
   const ModelConfig& config() const { return config_; }
   const KvLayout& layout() const { return layout_; }
   int64_t table_stride() const { return table_stride_; }
   const std::vector<int64_t>& table_offsets() const { return table_offsets_; }
-  int64_t kv_bytes() const;  // memory held by the pools
 
- private:
+ protected:
   PagedModel() = default;
-  enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
-  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows, BLAS
-  // for more.
-  void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
+  // Validates the options against the config and fills the members below.
+  absl::Status Init(const ModelConfig& config, const PagedModelOptions& options);
 
   ModelConfig config_;
   KvLayout layout_;
   PagedModelOptions options_;
-  // Per layer, transposed to [in, out] so every projection is one plain matrix product:
-  // [q; k; v]^T [E, (H + 2 KV) D], o^T [H D, E], [gate; up]^T [E, 2F], down^T [F, E].
-  // The [out, in] originals serve decode-sized batches (kernels/small_linear.h); the fused
-  // q|k|v and gate|up are kept in both layouts.
-  std::vector<at::Tensor> w_qkv_t_, w_o_t_, w_gate_up_t_, w_down_t_;
-  std::vector<at::Tensor> w_qkv_, w_gate_up_;
-  at::Tensor lm_head_t_;  // [E, V]
-  std::vector<double> inv_freq_;  // RoPE frequencies theta^(-2i/D), fp64
-  ModelWeights weights_;
-  std::vector<at::Tensor> pool_k_, pool_v_;  // per group
-  std::vector<KvPoolView> pools_;
-  std::vector<std::vector<KvHeadDesc>> kv_heads_;  // per layer
+  std::vector<std::vector<KvHeadDesc>> kv_heads_;  // per layer (pool pointers not included)
   std::vector<int64_t> table_offsets_;
   int64_t table_stride_ = 0;
 };
+
+// The element size of the KV pools `options.device` uses for these weights (sizes the pools).
+int64_t KvElementBytes(ModelDevice device, at::ScalarType weights_dtype);
 
 }  // namespace mswa

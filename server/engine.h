@@ -35,7 +35,9 @@
 namespace mswa {
 
 struct EngineOptions {
-  int64_t kv_cache_bytes = int64_t{1} << 30;  // fp32 K and V pools, split across window groups
+  ModelDevice device = ModelDevice::kCpu;     // where weights, KV pools and compute live
+  int64_t kv_cache_bytes = int64_t{1} << 30;  // K and V pools (fp32 on the CPU, the weights' dtype
+                                              // on CUDA), split across window groups
   int64_t block_size = 16;
   int64_t max_tokens_per_step = 512;  // token budget of one step (also the largest prefill chunk)
   int64_t max_model_len = 32768;      // longest sequence where some window is unbounded

@@ -42,6 +42,8 @@ ABSL_FLAG(int64_t, max_model_len, 32768, "Longest sequence when the model has un
 ABSL_FLAG(int32_t, max_waiting, 256, "Requests that may wait for admission; more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Upper limit of a Generate request's max_tokens");
 ABSL_FLAG(int32_t, threads, 0, "Compute threads (0: every core)");
+ABSL_FLAG(std::string, device, "cpu",
+          "cpu, or cuda: weights and KV on the GPU (needs the CUDA kernels and a CUDA LibTorch)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(double, drain_grace_seconds, 30, "On SIGTERM, how long running requests may finish");
@@ -198,7 +200,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mswa-server: unexpected argument \"%s\" (see --help)\n", positional[1]);
     return 2;
   }
-  const mswa::ServerConfig config = mswa::ConfigFromFlags();
+  mswa::ServerConfig config = mswa::ConfigFromFlags();
+  absl::StatusOr<mswa::ModelDevice> device = mswa::ParseModelDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::fprintf(stderr, "mswa-server: --device: %s\n", std::string(device.status().message()).c_str());
+    return 2;
+  }
+  config.engine.device = *device;
   if (absl::Status s = config.Validate(); !s.ok()) {
     std::fprintf(stderr, "mswa-server: %s\n", std::string(s.message()).c_str());
     return 2;
