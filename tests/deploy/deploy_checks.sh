@@ -22,6 +22,11 @@ done
 # The GPU overlay asks for a GPU; the base does not.
 kubectl kustomize deploy/k8s/overlays/gpu 2>/dev/null | grep -q "nvidia.com/gpu: \"1\"" || fail "gpu overlay has no GPU limit"
 ! kubectl kustomize deploy/k8s/overlays/cpu 2>/dev/null | grep -q "nvidia.com/gpu:" || fail "cpu overlay asks for a GPU"
+# ... and runs the engine there; its flags are the base's otherwise (bar the KV cache size).
+grep -qx -- "--device=cuda" deploy/k8s/overlays/gpu/flags || fail "gpu overlay flags lack --device=cuda"
+diff <(grep -v -e '^--kv_cache_bytes=' deploy/k8s/base/flags) \
+     <(grep -v -e '^--kv_cache_bytes=' -e '^--device=' deploy/k8s/overlays/gpu/flags) > /dev/null \
+  || fail "gpu overlay flags drifted from deploy/k8s/base/flags"
 
 promtool check config deploy/observability/prometheus.yml > "$BUILD/promtool.out" 2>&1 \
   || fail "promtool check config: $(cat "$BUILD/promtool.out")"
