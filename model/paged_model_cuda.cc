@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/rope.h"
 #include "model/status_macros.h"
 #if defined(MSWA_WITH_CUDA)
 #include "kernels/cuda/device.h"
@@ -86,7 +87,6 @@ class PagedModelCuda final : public PagedModel {
   at::ScalarType dtype_ = at::kFloat;
   at::Tensor embed_, final_norm_, lm_head_t_;
   std::vector<Layer> layers_;
-  std::vector<double> inv_freq_;
   std::vector<at::Tensor> pool_k_, pool_v_;
   at::Tensor d_pools_, d_table_offsets_, d_ring_sizes_;
   std::vector<at::Tensor> d_kv_heads_;  // per layer
@@ -117,9 +117,6 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCuda::Create(const ModelCo
     m->layers_.push_back(Layer{on_gpu(l.input_norm), on_gpu(l.post_norm),
                                on_gpu(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).t()), on_gpu(l.o_proj.t()),
                                on_gpu(at::cat({l.gate_proj, l.up_proj}, 0).t()), on_gpu(l.down_proj.t())});
-  }
-  for (int64_t i = 0; i < config.head_dim / 2; ++i) {
-    m->inv_freq_.push_back(std::pow(config.rope_theta, -2.0 * static_cast<double>(i) / config.head_dim));
   }
   std::vector<KvPoolView> views;
   const auto pool_options = at::TensorOptions().dtype(m->dtype_).device(dev);
@@ -161,17 +158,10 @@ at::Tensor PagedModelCuda::Forward(const StepInput& in) {
       at::from_blob(const_cast<int32_t*>(in.block_tables), {num_seqs * table_stride_}, i32).to(device_);
   const at::Tensor d_rows = at::from_blob(const_cast<int64_t*>(in.logits_rows), {in.num_logits}, i64).to(device_);
 
-  // RoPE angles in fp64 on the host (positions grow without bound), cos/sin in fp32.
-  std::vector<float> cos_h(N * half), sin_h(N * half);
-  for (int64_t t = 0; t < N; ++t) {
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = std::fmod(static_cast<double>(in.positions[t]) * inv_freq_[i], 6.283185307179586476925);
-      cos_h[t * half + i] = static_cast<float>(std::cos(angle));
-      sin_h[t * half + i] = static_cast<float>(std::sin(angle));
-    }
-  }
-  const at::Tensor cos = at::from_blob(cos_h.data(), {N, 1, half}, at::kFloat).to(device_);
-  const at::Tensor sin = at::from_blob(sin_h.data(), {N, 1, half}, at::kFloat).to(device_);
+  // RoPE tables on the host (angles in fp64: positions grow without bound), used in fp32.
+  const RopeTables rope = MakeRopeTablesAt(in.positions, N, D, c.rope_theta, at::kFloat);
+  const at::Tensor cos = rope.cos.to(device_).view({N, 1, half});
+  const at::Tensor sin = rope.sin.to(device_).view({N, 1, half});
 
   // The engine puts each sequence's tokens together with ascending positions: then the prefill
   // kernel runs over per-sequence ranges; a batch of single tokens (decode) or any other order
