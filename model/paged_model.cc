@@ -52,6 +52,18 @@ absl::Status PagedModel::Init(const ModelConfig& config, const PagedModelOptions
   return absl::OkStatus();
 }
 
+PagedKvParams PagedModel::StepParams(int64_t num_tokens) const {
+  PagedKvParams p;
+  p.num_tokens = num_tokens;
+  p.num_q_heads = config_.num_attention_heads;
+  p.num_kv_heads = config_.num_key_value_heads;
+  p.head_dim = config_.head_dim;
+  p.block_size = options_.block_size;
+  p.table_stride = table_stride_;
+  p.num_groups = static_cast<int32_t>(layout_.groups.size());
+  return p;
+}
+
 namespace {
 
 // fp32 weights and KV on the CPU; the kernels of kernels/paged_attention.h and small_linear.h.
@@ -219,20 +231,13 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
     }
   }
 
-  PagedKvParams p;
-  p.num_tokens = N;
-  p.num_q_heads = H;
-  p.num_kv_heads = KV;
-  p.head_dim = D;
-  p.block_size = options_.block_size;
+  PagedKvParams p = StepParams(N);
   p.positions = in.positions;
   p.seq_index = in.seq_index;
   p.block_tables = in.block_tables;
-  p.table_stride = table_stride_;
   p.table_offsets = table_offsets_.data();
   p.ring_sizes = options_.ring_sizes.data();
   p.pools = pools_.data();
-  p.num_groups = static_cast<int32_t>(pools_.size());
 
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   at::Tensor x = at::empty({N, E}, f32);        // residual stream

@@ -83,6 +83,9 @@ class PagedModel {
   PagedModel() = default;
   // Validates the options against the config and fills the members below.
   absl::Status Init(const ModelConfig& config, const PagedModelOptions& options);
+  // The kernel parameters that do not depend on where the arrays live: shapes and table stride.
+  // Each implementation adds its pointers (host or device).
+  PagedKvParams StepParams(int64_t num_tokens) const;
 
   ModelConfig config_;
   KvLayout layout_;

@@ -183,25 +183,23 @@ at::Tensor PagedModelCuda::Forward(const StepInput& in) {
     }
   }
   const bool prefill = ranges && longest > 1;
-  const at::Tensor d_starts = at::from_blob(starts.data(), {static_cast<int64_t>(starts.size())}, i32).to(device_);
-  const cuda::DecodePlan plan = cuda::PlanDecode(N, H, KV, D, max_keys, sm_count_);
-  const at::Tensor workspace =
-      at::empty({std::max<int64_t>(plan.workspace_bytes, 1)}, at::TensorOptions().dtype(at::kByte).device(device_));
+  at::Tensor d_starts, workspace;  // the prefill ranges, or the decode plan's scratch
+  cuda::DecodePlan plan;
+  if (prefill) {
+    d_starts = at::from_blob(starts.data(), {static_cast<int64_t>(starts.size())}, i32).to(device_);
+  } else {
+    plan = cuda::PlanDecode(N, H, KV, D, max_keys, sm_count_);
+    workspace = at::empty({std::max<int64_t>(plan.workspace_bytes, 1)},
+                          at::TensorOptions().dtype(at::kByte).device(device_));
+  }
 
-  PagedKvParams p;
-  p.num_tokens = N;
-  p.num_q_heads = H;
-  p.num_kv_heads = KV;
-  p.head_dim = D;
-  p.block_size = options_.block_size;
+  PagedKvParams p = StepParams(N);
   p.positions = d_pos.data_ptr<int64_t>();
   p.seq_index = d_seq.data_ptr<int32_t>();
   p.block_tables = d_tables.data_ptr<int32_t>();
-  p.table_stride = table_stride_;
   p.table_offsets = static_cast<const int64_t*>(d_table_offsets_.data_ptr());
   p.ring_sizes = static_cast<const int64_t*>(d_ring_sizes_.data_ptr());
   p.pools = static_cast<const KvPoolView*>(d_pools_.data_ptr());
-  p.num_groups = static_cast<int32_t>(pool_k_.size());
   p.kv_dtype = KvTypeOf(dtype_);
   const int64_t es = static_cast<int64_t>(c10::elementSize(dtype_));
 

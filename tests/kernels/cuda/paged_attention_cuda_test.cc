@@ -186,7 +186,7 @@ struct CudaRunner {
         }
       }
     }
-    if (per_group_check) PerGroupLaunches(dp, sim, d_q.get(), scale, got);
+    if (per_group_check) PerGroupLaunches(dp, hp, d_q.get(), scale, got);
   }
 
   void Record(const std::string& e) {
@@ -229,29 +229,23 @@ struct CudaRunner {
   // Each window group's KV heads alone (their query heads' slice of q, same row stride) must
   // give the rows the one multi-group launch gave, bit for bit. Needs each group's KV heads to be
   // contiguous, as the cases below arrange.
-  void PerGroupLaunches(const PagedKvParams& dp, Simulation& sim, const void* q, float scale,
+  void PerGroupLaunches(const PagedKvParams& dp, const PagedKvParams& hp, const void* q, float scale,
                         const std::vector<float>& all) {
     const int64_t T = dp.num_tokens, Hq = dp.num_q_heads, KV = dp.num_kv_heads, D = dp.head_dim;
     const int64_t ratio = Hq / KV;
-    const auto& heads = sim.heads();
     for (int64_t h0 = 0; h0 < KV;) {
       int64_t h1 = h0;
-      while (h1 < KV && heads[h1].group == heads[h0].group) ++h1;
+      while (h1 < KV && hp.kv_heads[h1].group == hp.kv_heads[h0].group) ++h1;
       PagedKvParams one = dp;
       one.num_kv_heads = h1 - h0;
       one.num_q_heads = (h1 - h0) * ratio;
       one.kv_heads = dp.kv_heads + h0;
       const char* q_slice = static_cast<const char*>(q) + h0 * ratio * D * ElementBytes(dtype);
       DeviceBuffer d_out(T * one.num_q_heads * D * ElementBytes(dtype));
-      PagedKvParams host_view = one;  // Attend reads windows and positions on the host
-      std::vector<KvHeadDesc> host_heads(heads.begin() + h0, heads.begin() + h1);
-      std::vector<int64_t> positions(T);
-      std::vector<int32_t> seqs(T);
-      cudaMemcpy(positions.data(), dp.positions, T * sizeof(int64_t), cudaMemcpyDeviceToHost);
-      cudaMemcpy(seqs.data(), dp.seq_index, T * sizeof(int32_t), cudaMemcpyDeviceToHost);
-      host_view.kv_heads = host_heads.data();
-      host_view.positions = positions.data();
-      host_view.seq_index = seqs.data();
+      PagedKvParams host_view = hp;  // Attend reads windows and positions on the host
+      host_view.num_kv_heads = one.num_kv_heads;
+      host_view.num_q_heads = one.num_q_heads;
+      host_view.kv_heads = hp.kv_heads + h0;
       Attend(one, host_view, q_slice, Hq * D, scale, d_out.get());
       const std::vector<float> got = Decode(dtype, d_out.Download());
       for (int64_t t = 0; t < T; ++t) {
