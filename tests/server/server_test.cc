@@ -1,9 +1,11 @@
 // Integration tests: the real mswa-server binary on 127.0.0.1, driven over gRPC (and, where the
 // client binary exists, through mswa-client).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -28,7 +30,13 @@ using mswa::testing::ServerProcess;
 const std::string kServer = std::string(MSWA_BINARY_DIR) + "/server/mswa-server";
 const std::string kClient = std::string(MSWA_BINARY_DIR) + "/client/mswa-client";
 
-std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/server_test_" + name; }
+// Per process: ctest runs the tests of this file as parallel processes, which must not rewrite
+// each other's model directory while a server reads it.
+std::string TempPath(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/mswa_server_test_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  return dir + "/server_test_" + name;
+}
 
 // A small, fast model with every window finite (so scoring streams any length).
 const std::string& ModelDir() {
