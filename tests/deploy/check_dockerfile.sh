@@ -4,7 +4,11 @@
 #  - what the build stage copies out of the build tree exists after a build;
 #  - deploy/docker/runtime-packages.txt is exactly the set of Debian packages providing the
 #    libraries the shipped binaries link directly (readelf NEEDED), plus the documented
-#    non-linked extras.
+#    non-linked extras;
+#  - scripts/bundle_libs.sh, which gives the CUDA image (a non-Debian base) its libraries, bundles
+#    the whole closure: with only the bundle on the library path, every library the binaries load
+#    comes from the bundle or from the toolchain runtime every base image has; and its prune step
+#    drops what the image already has and keeps what it lacks.
 # Usage: check_dockerfile.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 SRC=$1 BUILD=$2
@@ -18,6 +22,19 @@ done
 for script in $(grep -oE 'scripts/[a-z_]+\.sh' Dockerfile | sort -u); do
   [ -f "$script" ] || fail "$script does not exist"
 done
+# Every RUN instruction is valid /bin/sh (what Docker runs them with).
+runs=$(awk '/^RUN / {on=1; sub(/^RUN /, "")} on {print; if ($0 !~ /\\$/) {on=0; print "#--"}}' Dockerfile)
+[ -n "$runs" ] || fail "no RUN instructions found"
+while IFS= read -r -d $'\x1e' cmd; do
+  [ -z "${cmd//[[:space:]]/}" ] && continue
+  sh -n -c "$cmd" 2>/dev/null || fail "RUN is not valid sh: $cmd"
+done < <(sed 's/^#--$/\x1e/' <<< "$runs" | tr -d '\r'; printf '\x1e')
+# Each variant's stage exists under the name the final stage selects.
+for variant in cpu cuda; do
+  grep -q "^FROM .* AS runtime-$variant\$" Dockerfile || fail "no runtime-$variant stage"
+done
+grep -q '^FROM runtime-${VARIANT}$' Dockerfile || fail "the final stage does not select runtime-\${VARIANT}"
+
 # Build-tree paths the build stage copies (relative to build/).
 for path in server/mswa-server client/mswa-client model/mswa-model model/mswa-train lib/libmswa_spm.so; do
   grep -q "$path" Dockerfile || fail "Dockerfile no longer copies $path (update this check)"
@@ -41,4 +58,29 @@ missing=$(comm -23 <(echo "$needed") <(echo "$listed"))
 [ -z "$missing" ] || fail "runtime-packages.txt lacks: $missing"
 unused=$(comm -13 <(echo "$needed") <(echo "$listed") | grep -vxF "$extras" || true)
 [ -z "$unused" ] || fail "runtime-packages.txt lists packages no binary links: $unused"
+
+# The CUDA image's bundle, collected from this build (the same binaries, without CUDA).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+files=()
+for b in server/mswa-server client/mswa-client model/mswa-model model/mswa-train lib/libmswa_spm.so; do
+  files+=("$BUILD/$b")
+done
+bash scripts/bundle_libs.sh collect "$tmp/deps" "${files[@]}"
+[ -e "$tmp/deps/libgrpc++.so.1.51" ] || fail "bundle_libs.sh collected no libgrpc++ (got: $(ls "$tmp/deps"))"
+[ -e "$tmp/deps/libsentencepiece.so.0" ] || fail "bundle_libs.sh missed libmswa_spm.so's libsentencepiece"
+for base in libc.so.6 libstdc++.so.6 libgcc_s.so.1; do
+  [ ! -e "$tmp/deps/$base" ] || fail "bundle_libs.sh bundled the toolchain runtime $base"
+done
+outside=$(LD_LIBRARY_PATH="$tmp/deps" ldd "${files[@]}" | awk '$2 == "=>" {print $1, $3}' |
+  grep -vE "^(ld-linux[^ ]*|libc|libm|libdl|libpthread|librt|libutil|libresolv|libstdc\+\+|libgcc_s)\.so" |
+  awk -v d="$tmp/deps/" 'index($2, d) != 1' | sort -u || true)
+[ -z "$outside" ] || fail "libraries loaded from outside the bundle: $outside"
+cp "$tmp/deps/libgrpc++.so.1.51" "$tmp/deps/libmswa-not-on-this-system.so.7"
+bash scripts/bundle_libs.sh prune "$tmp/deps"
+[ ! -e "$tmp/deps/libgrpc++.so.1.51" ] || fail "prune kept a library the system has"
+[ -e "$tmp/deps/libmswa-not-on-this-system.so.7" ] || fail "prune removed a library the system lacks"
+if bash scripts/bundle_libs.sh collect "$tmp/x" 2>/dev/null; then fail "bundle_libs.sh collect without files succeeded"; fi
+grep -q 'bundle_libs.sh collect /out/cuda/deps' Dockerfile || fail "the build stage no longer bundles /out/cuda/deps"
+grep -q 'bundle_libs.sh prune /usr/local/lib/mswa-deps' Dockerfile || fail "the CUDA stage no longer prunes its bundle"
 echo "Dockerfile: ok"
