@@ -183,6 +183,14 @@ double AttentionBytesPerSecond(const ModelConfig& c, int batch) {
   return best;
 }
 
+void PrintAttentionFigures(const ModelConfig& c, double read_bandwidth) {
+  for (int batch : {1, 32}) {
+    const double abw = AttentionBytesPerSecond(c, batch);
+    std::printf("attention kernel, decode batch %d, windows full: %.1f GB/s in-window K/V; %.2f of read bandwidth\n",
+                batch, abw / 1e9, abw / read_bandwidth);
+  }
+}
+
 int64_t RssKiB() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -224,6 +232,10 @@ int main(int argc, char** argv) {
     std::printf("decode batch %d: %.0f tokens/s\n", batch, DecodeTokensPerSecond(c, batch, 256));
     return 0;
   }
+  if (std::getenv("MSWA_BENCH_ATTENTION")) {  // the attention kernel's figures alone
+    PrintAttentionFigures(c, bw);
+    return 0;
+  }
   const double d1 = DecodeTokensPerSecond(c, 1, 256);
   std::printf("decode batch 1: %.0f tokens/s (%.3f ms/token); roofline %.0f tokens/s from DRAM "
               "(ratio %.2f), %.0f from a weights-sized buffer (ratio %.2f)\n",
@@ -242,11 +254,7 @@ int main(int argc, char** argv) {
   std::printf("score (prefill, 512-token steps): %.0f tokens/s; matmul bound %.0f tokens/s; ratio %.2f\n",
               score, flops / flops_per_token, score / (flops / flops_per_token));
 
-  for (int batch : {1, 32}) {
-    const double abw = AttentionBytesPerSecond(c, batch);
-    std::printf("attention kernel, decode batch %d, windows full: %.1f GB/s in-window K/V; %.2f of read bandwidth\n",
-                batch, abw / 1e9, abw / bw);
-  }
+  PrintAttentionFigures(c, bw);
 
   const KvLayout layout = BuildKvLayout(c);
   KvMemoryOptions kv{16, 512, 4};

@@ -43,8 +43,9 @@ TEST(PagedAttentionCpu, ChunkSizesAroundTheWindow) {
   }
 }
 
+// Multiples of 16 take the kernel's vector path, the others its scalar one.
 TEST(PagedAttentionCpu, HeadDimsAndGqaRatios) {
-  for (int64_t D : {32, 64, 128}) {
+  for (int64_t D : {8, 24, 32, 48, 64, 96, 128, 256}) {
     for (auto [hq, windows] : std::vector<std::pair<int64_t, std::vector<int64_t>>>{
              {4, {5, 5, 33, 33}}, {8, {5, 33}}, {8, {17}}, {32, {9, 0}}}) {
       Case c{D, hq, windows, 16, {60}, {13}};
