@@ -67,7 +67,13 @@ class PagedModel {
 
   // Logits [num_logits, vocab] fp32 on the CPU. Every token's block must be allocated, and
   // every key in the windows of the batch's queries must be in the cache or in this batch.
+  // Throws (c10::Error, std::bad_alloc, ...) when it cannot run: out of memory, a device fault.
   virtual at::Tensor Forward(const StepInput& input) = 0;
+
+  // True when a Forward that threw leaves the model unusable, so every later step would fail
+  // too: a CUDA fault poisons the whole context. On the CPU a failed step (out of memory) leaves
+  // the weights and the cache as they were.
+  virtual bool FailureIsFatal() const { return false; }
 
   // Fills one block of group g with NaN (tests: a kernel that reads a freed block fails).
   virtual void PoisonBlock(int g, int32_t block) = 0;

@@ -68,6 +68,7 @@ class PagedModelCuda final : public PagedModel {
   static absl::StatusOr<std::unique_ptr<PagedModel>> Create(const ModelConfig& config, ModelWeights weights,
                                                             const PagedModelOptions& options);
   at::Tensor Forward(const StepInput& input) override;
+  bool FailureIsFatal() const override { return true; }
   void PoisonBlock(int g, int32_t block) override {
     pool_k_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
     pool_v_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -120,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   const int64_t num_parameters = weights.num_parameters();
   ASSIGN_OR_RETURN(std::unique_ptr<PagedModel> model,
                    PagedModel::Create(config, std::move(weights), model_options));
+  if (options.wrap_model_for_testing) model = options.wrap_model_for_testing(std::move(model));
   std::unique_ptr<Engine> engine(
       new Engine(std::move(model), std::move(tokenizer), std::move(kv), options));
   engine->num_parameters_ = num_parameters;
@@ -162,6 +165,7 @@ absl::StatusOr<int64_t> Engine::Enqueue(std::unique_ptr<Request> r) {
   }
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (!fatal_error_.ok()) return fatal_error_;
   if (static_cast<int32_t>(incoming_.size() + stats_.waiting) >= options_.max_waiting) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many waiting requests (", options_.max_waiting, "); retry later"));
@@ -304,6 +308,46 @@ void Engine::Admit() {
   }
 }
 
+void Engine::DropFinished() {
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& r) { return r->sink == nullptr; }),
+                 running_.end());
+}
+
+void Engine::FailStep(const std::vector<Request*>& batch, const std::string& what) {
+  const bool fatal = model_->FailureIsFatal();
+  const absl::Status step_error = absl::InternalError(
+      absl::StrCat("the model failed to run this request's step: ", what));
+  for (Request* r : batch) {
+    if (r->sink) Finish(*r, FinishReason::kAborted, step_error);
+  }
+  absl::Status fatal_error;
+  if (fatal) {
+    fatal_error = absl::UnavailableError(absl::StrCat(
+        "the model failed and cannot recover (", what,
+        "); this server must be restarted: retry on another replica"));
+    {
+      absl::MutexLock lock(&mu_);
+      fatal_error_ = fatal_error;
+    }
+    TakeIncoming();
+    for (auto& r : running_) {
+      if (r->sink) Finish(*r, FinishReason::kAborted, fatal_error);
+    }
+    for (auto& r : waiting_) {
+      if (r->sink) Finish(*r, FinishReason::kAborted, fatal_error);
+    }
+    waiting_.clear();
+  }
+  DropFinished();
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.failed_steps;
+    UpdateStatsLocked();
+  }
+  if (failure_observer_) failure_observer_(fatal ? fatal_error : step_error, fatal);
+}
+
 void Engine::Finish(Request& r, FinishReason reason, absl::Status error) {
   kv_.Release(r.id);
   EngineEvent e;
@@ -339,9 +383,7 @@ bool Engine::Step() {
   for (auto& r : running_) {
     if (r->cancelled) Finish(*r, FinishReason::kCancelled);
   }
-  running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                [](const auto& r) { return r->sink == nullptr; }),
-                 running_.end());
+  DropFinished();
   Admit();
 
   // ---- plan: decodes first, then prefill chunks in arrival order ----------------------------
@@ -375,9 +417,7 @@ bool Engine::Step() {
       Finish(*r, FinishReason::kLength);
     }
   }
-  running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                [](const auto& r) { return r->sink == nullptr; }),
-                 running_.end());
+  DropFinished();
   if (slots.empty()) {
     absl::MutexLock lock(&mu_);
     UpdateStatsLocked();
@@ -423,7 +463,19 @@ bool Engine::Step() {
   in.block_tables = tables.data();
   in.num_logits = static_cast<int64_t>(logits_rows.size());
   in.logits_rows = logits_rows.data();
-  at::Tensor logits = in.num_tokens > 0 ? model_->Forward(in) : at::Tensor();
+  at::Tensor logits;
+  if (in.num_tokens > 0) {
+    // The model throws only when it cannot run (out of memory, a device fault): the requests
+    // of this batch end with the error, and the engine goes on with the others.
+    try {
+      logits = model_->Forward(in);
+    } catch (const std::exception& e) {
+      std::vector<Request*> batch;
+      for (const Slot& s : slots) batch.push_back(s.r);
+      FailStep(batch, e.what());
+      return true;
+    }
+  }
   const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
   const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
 
@@ -460,9 +512,7 @@ bool Engine::Step() {
     ++generated;
     EmitGenerated(r, sample, row_logits);
   }
-  running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                [](const auto& r) { return r->sink == nullptr; }),
-                 running_.end());
+  DropFinished();
   if (step_observer_) step_observer_(absl::ToDoubleSeconds(absl::Now() - step_start), in.num_tokens);
 
   absl::MutexLock lock(&mu_);

@@ -44,6 +44,8 @@ struct EngineOptions {
   int32_t max_waiting = 256;          // queued requests beyond which Submit fails
   int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens
   bool poison_freed_blocks = false;   // fill freed KV blocks with NaN (tests, debugging)
+  // Tests: wraps the model the engine creates (fault injection). Unset in production.
+  std::function<std::unique_ptr<PagedModel>(std::unique_ptr<PagedModel>)> wrap_model_for_testing;
   // Threads for matrix products and attention (0: every core). Set explicitly because LibTorch's
   // own default can be 1 on VMs whose CPU topology it cannot read.
   int32_t num_threads = 0;
@@ -58,6 +60,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   int64_t scored_tokens = 0;
+  int64_t failed_steps = 0;  // forwards that threw; their requests were aborted
   struct Group {
     int64_t window = 0;
     int64_t used_blocks = 0;
@@ -104,6 +107,14 @@ class Engine {
     step_observer_ = std::move(observer);
   }
 
+  // Called on the engine thread after a step whose forward pass failed; its requests were
+  // aborted with `error`. `fatal` when the model cannot recover (PagedModel::FailureIsFatal):
+  // then every request was aborted, every later Submit fails with Unavailable, and the server
+  // reports NOT_SERVING so that the orchestrator restarts it. Set before Start.
+  void SetFailureObserver(std::function<void(const absl::Status& error, bool fatal)> observer) {
+    failure_observer_ = std::move(observer);
+  }
+
   // Starts the engine thread (Step in a loop, sleeping when idle).
   void Start();
   // Stops admitting; running requests are finished with kAborted; joins the thread. Idempotent.
@@ -128,6 +139,9 @@ class Engine {
   void Admit();
   void Finish(Request& r, FinishReason reason, absl::Status error = absl::OkStatus());
   void EmitGenerated(Request& r, const SampleResult& sample, const float* logits);
+  // A forward that threw: aborts the batch's requests, or all of them when the model is gone.
+  void FailStep(const std::vector<Request*>& batch, const std::string& what);
+  void DropFinished();  // removes finished requests from running_
   void Loop();
   // Copies the queue sizes and KV accounting into stats_ (engine thread).
   void UpdateStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,6 +166,7 @@ class Engine {
   std::map<int64_t, bool> live_ids_ ABSL_GUARDED_BY(mu_);  // submitted and not finished
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status fatal_error_ ABSL_GUARDED_BY(mu_);  // set once the model failed for good
   EngineStats stats_ ABSL_GUARDED_BY(mu_);
 
   // Engine thread only.
@@ -160,6 +175,7 @@ class Engine {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::function<void(double, int64_t)> step_observer_;
+  std::function<void(const absl::Status&, bool)> failure_observer_;
   int64_t num_parameters_ = 0;
 };
 

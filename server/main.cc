@@ -17,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -163,6 +164,15 @@ int Run(const ServerConfig& config, sigset_t signals) {
     Engine* ep = engine->get();
     metrics->SetStatsSource([ep] { return ep->stats(); });
   }
+  // A model that fails for good (a GPU fault) cannot serve again: report NOT_SERVING on both
+  // health services so that readiness takes the pod out and liveness restarts it.
+  (*engine)->SetFailureObserver([health](const absl::Status& error, bool fatal) {
+    Log(fatal ? "model_failed" : "step_failed",
+        absl::StrCat("\"error\":\"", absl::CEscape(error.message()), "\""));
+    if (!fatal) return;
+    health->SetServingStatus(false);
+    health->SetServingStatus(kServiceName, false);
+  });
   (*engine)->Start();
   if (config.warmup) Warmup(**engine);
   if (metrics) metrics->Refresh((*engine)->stats());

@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
   m->prompt_tokens_ = &prometheus::BuildCounter().Name("mswa_prompt_tokens_total").Help("Prompt tokens prefilled").Register(r).Add({});
   m->generated_tokens_ = &prometheus::BuildCounter().Name("mswa_generated_tokens_total").Help("Tokens generated").Register(r).Add({});
   m->scored_tokens_ = &prometheus::BuildCounter().Name("mswa_scored_tokens_total").Help("Tokens scored").Register(r).Add({});
+  m->failed_steps_ = &prometheus::BuildCounter().Name("mswa_failed_steps_total").Help("Engine steps whose forward pass failed; their requests were aborted").Register(r).Add({});
   auto& used = prometheus::BuildGauge().Name("mswa_kv_blocks_used").Help("KV blocks in use, per window group").Register(r);
   auto& total = prometheus::BuildGauge().Name("mswa_kv_blocks_capacity").Help("KV blocks in the pool, per window group").Register(r);
   auto& freed = prometheus::BuildCounter().Name("mswa_kv_blocks_freed_by_window_total").Help("KV blocks freed because every token in them left the window").Register(r);
@@ -91,6 +92,7 @@ void Metrics::Refresh(const EngineStats& s) {
   prompt_tokens_->Increment(static_cast<double>(s.prompt_tokens - last_.prompt_tokens));
   generated_tokens_->Increment(static_cast<double>(s.generated_tokens - last_.generated_tokens));
   scored_tokens_->Increment(static_cast<double>(s.scored_tokens - last_.scored_tokens));
+  failed_steps_->Increment(static_cast<double>(s.failed_steps - last_.failed_steps));
   for (size_t g = 0; g < s.groups.size() && g < kv_used_.size(); ++g) {
     kv_used_[g]->Set(static_cast<double>(s.groups[g].used_blocks));
     kv_total_[g]->Set(static_cast<double>(s.groups[g].total_blocks));

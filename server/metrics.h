@@ -11,6 +11,7 @@
 //   mswa_step_duration_seconds, mswa_batch_tokens     one engine step and its tokens
 //   mswa_kv_blocks_used{window}, mswa_kv_blocks_capacity{window}
 //   mswa_kv_blocks_freed_by_window_total{window}      blocks released as they left the window
+//   mswa_failed_steps_total                           engine steps whose forward pass threw
 //
 // Thread-safe: prometheus-cpp metrics are atomic; Refresh may run on any thread.
 #pragma once
@@ -70,6 +71,7 @@ class Metrics {
   prometheus::Counter* prompt_tokens_ = nullptr;
   prometheus::Counter* generated_tokens_ = nullptr;
   prometheus::Counter* scored_tokens_ = nullptr;
+  prometheus::Counter* failed_steps_ = nullptr;
   std::vector<prometheus::Gauge*> kv_used_, kv_total_;
   std::vector<prometheus::Counter*> kv_freed_;
   absl::Mutex mu_;  // guards the engine counters' last values and the source

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -342,6 +343,105 @@ TEST(Engine, FullAttentionModelsRejectTextBeyondTheirLimit) {
   EXPECT_EQ(engine->SubmitScore({}, 5000, sink).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine->SubmitScore({}, -1, sink).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(engine->SubmitScore({}, 900, sink).ok());
+}
+
+
+// The engine's model with a fault injected: the `fail_at`-th forward throws, as an out-of-memory
+// (recoverable) or a GPU fault (`fatal`) would.
+class FaultyModel : public PagedModel {
+ public:
+  FaultyModel(std::unique_ptr<PagedModel> inner, int fail_at, bool fatal)
+      : PagedModel(*inner), inner_(std::move(inner)), fail_at_(fail_at), fatal_(fatal) {}
+  at::Tensor Forward(const StepInput& input) override {
+    if (++calls_ == fail_at_) throw std::runtime_error("injected fault");
+    return inner_->Forward(input);
+  }
+  void PoisonBlock(int g, int32_t block) override { inner_->PoisonBlock(g, block); }
+  int64_t kv_bytes() const override { return inner_->kv_bytes(); }
+  bool FailureIsFatal() const override { return fatal_; }
+
+ private:
+  std::unique_ptr<PagedModel> inner_;
+  int fail_at_;
+  bool fatal_;
+  int calls_ = 0;
+};
+
+EngineOptions FaultyOptions(int fail_at, bool fatal) {
+  EngineOptions o = SmallOptions();
+  o.wrap_model_for_testing = [fail_at, fatal](std::unique_ptr<PagedModel> m) -> std::unique_ptr<PagedModel> {
+    return std::make_unique<FaultyModel>(std::move(m), fail_at, fatal);
+  };
+  return o;
+}
+
+GenerateOptions Greedy(int32_t max_tokens) {
+  GenerateOptions g;
+  g.max_tokens = max_tokens;
+  g.ignore_eos = true;
+  g.sampling.temperature = 0;
+  return g;
+}
+
+TEST(EngineFailure, AFailedStepAbortsItsRequestsAndTheEngineGoesOn) {
+  // Forward 1 prefills A; forward 2 (A's first decode, B's prefill) fails.
+  auto engine = MakeEngine(EngineConfig(), 26, FaultyOptions(2, false));
+  std::vector<std::pair<std::string, bool>> reported;
+  engine->SetFailureObserver([&](const absl::Status& s, bool fatal) { reported.push_back({std::string(s.message()), fatal}); });
+  Collected a, b, c;
+  ASSERT_TRUE(engine->SubmitGenerate(TextTokens(10, 1), Greedy(8), [&](EngineEvent e) { a.events.push_back(e); }).ok());
+  engine->Step();
+  ASSERT_TRUE(engine->SubmitGenerate(TextTokens(10, 2), Greedy(8), [&](EngineEvent e) { b.events.push_back(e); }).ok());
+  engine->Step();
+  for (const Collected* r : {&a, &b}) {
+    ASSERT_TRUE(r->finished());
+    EXPECT_EQ(r->events.back().finish_reason, FinishReason::kAborted);
+    EXPECT_EQ(r->events.back().error.code(), absl::StatusCode::kInternal);
+    EXPECT_NE(r->events.back().error.message().find("injected fault"), std::string::npos);
+  }
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_FALSE(reported[0].second);
+  EXPECT_EQ(engine->stats().failed_steps, 1);
+  for (int g = 0; g < engine->kv().num_groups(); ++g) EXPECT_EQ(engine->kv().used_blocks(g), 0);
+
+  // The engine goes on: a new request gives what an engine that never failed gives.
+  ASSERT_TRUE(engine->SubmitGenerate(TextTokens(10, 3), Greedy(8), [&](EngineEvent e) { c.events.push_back(e); }).ok());
+  RunUntilIdle(*engine);
+  auto clean = MakeEngine(EngineConfig(), 26, SmallOptions());
+  Collected expected;
+  ASSERT_TRUE(clean->SubmitGenerate(TextTokens(10, 3), Greedy(8), [&](EngineEvent e) { expected.events.push_back(e); }).ok());
+  RunUntilIdle(*clean);
+  ASSERT_TRUE(c.finished());
+  EXPECT_EQ(c.events.back().finish_reason, FinishReason::kLength);
+  EXPECT_EQ(c.tokens(), expected.tokens());
+}
+
+TEST(EngineFailure, AFatalFailureAbortsEverythingAndRefusesNewRequests) {
+  EngineOptions o = FaultyOptions(3, true);
+  o.max_tokens_per_step = 12;  // one 10-token prefill a step: C waits while A and B run
+  auto engine = MakeEngine(EngineConfig(), 27, o);
+  int fatal_reports = 0;
+  engine->SetFailureObserver([&](const absl::Status& s, bool fatal) {
+    fatal_reports += fatal;
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  });
+  std::vector<Collected> got(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(engine->SubmitGenerate(TextTokens(10, 10 + i), Greedy(50), [&, i](EngineEvent e) { got[i].events.push_back(e); }).ok());
+  }
+  for (int s = 0; s < 3; ++s) engine->Step();
+  EXPECT_EQ(fatal_reports, 1);
+  for (const Collected& r : got) {
+    ASSERT_TRUE(r.finished());
+    EXPECT_EQ(r.events.back().finish_reason, FinishReason::kAborted);
+    EXPECT_FALSE(r.events.back().error.ok());
+  }
+  auto refused = engine->SubmitGenerate(TextTokens(10, 4), Greedy(8), [](EngineEvent) {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("must be restarted"), std::string::npos) << refused.status();
+  EXPECT_FALSE(engine->Step());
+  for (int g = 0; g < engine->kv().num_groups(); ++g) EXPECT_EQ(engine->kv().used_blocks(g), 0);
 }
 
 }  // namespace
