@@ -20,8 +20,9 @@
 
 namespace mswa {
 
-// Element type of the pools. The CUDA kernels use it for q, out and the new keys/values too
-// (fp32 accumulation whatever it is); the CPU kernels take kF32 only.
+// Element type of the pools. The CUDA kernels use it for q, out and the new keys/values too;
+// the CPU kernels keep q, out and the new keys/values in fp32 and convert at the pool (round to
+// nearest even on write, exact on read). fp32 accumulation everywhere.
 enum class KvDType : int32_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
 struct KvPoolView {
@@ -56,7 +57,7 @@ struct PagedKvParams {
   KvDType kv_dtype = KvDType::kF32;
 };
 
-// The CPU kernels below: every pointer is host memory and kv_dtype is kF32.
+// The CPU kernels below: every pointer is host memory; the pools may be of any KvDType.
 //
 // Writes the new keys/values into their slots: token t's keys are k[t * row_stride + h * D + d]
 // for KV head h (so k and v may point into a fused QKV row), likewise v. Every token's block must

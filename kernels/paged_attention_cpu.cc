@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -10,15 +11,17 @@
 namespace mswa {
 namespace {
 
-// The keys of one block that are visible, as a [lo, hi) slot range, plus the block's storage.
-struct BlockSpan {
-  const float* k;  // [block_size, head_dim] rows of this head
-  const float* v;
-  int64_t lo, hi;
+// Pool element types: fp32, IEEE half and bfloat16 (the latter two as their bits).
+struct F16 {
+  uint16_t bits;
+};
+struct BF16 {
+  uint16_t bits;
 };
 
-inline const float* HeadRows(const float* pool, const PagedKvParams& p, const KvPoolView& view,
-                             int32_t block, int32_t group_head) {
+template <typename T>
+inline T* HeadRows(T* pool, const PagedKvParams& p, const KvPoolView& view, int32_t block,
+                   int32_t group_head) {
   return pool + ((static_cast<int64_t>(block) * view.num_heads + group_head) * p.block_size) *
                     p.head_dim;
 }
@@ -45,6 +48,68 @@ __attribute__((always_inline)) inline V16 Load16(const float* p) {
   return v;
 }
 __attribute__((always_inline)) inline void Store16(float* p, const V16& v) { std::memcpy(p, &v, sizeof(v)); }
+
+typedef uint16_t U16x16 __attribute__((vector_size(32)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+
+// 16 halves to fp32, exactly (subnormals, infinities and NaN included), with integer vector
+// operations that vectorize in every clone (GCC scalarizes a vector _Float16 conversion).
+__attribute__((always_inline)) inline V16 Load16(const F16* p) {
+  U16x16 h;
+  std::memcpy(&h, p, sizeof(h));
+  const U32x16 x = __builtin_convertvector(h, U32x16);
+  const U32x16 exponent = (x & 0x7c00u) << 13;
+  U32x16 bits = ((x & 0x7fffu) << 13) + ((127u - 15u) << 23);        // rebias a normal
+  bits = exponent == 0x0f800000u ? bits + ((128u - 16u) << 23) : bits;  // infinity, NaN
+  // Subnormal or zero: let the FPU normalize (m * 2^-24 = (2^-14 + m * 2^-24) - 2^-14).
+  const U32x16 sub_bits = bits + (1u << 23);
+  V16 sub;
+  std::memcpy(&sub, &sub_bits, sizeof(sub));
+  sub -= 6.103515625e-05f;
+  U32x16 sub_as_bits;
+  std::memcpy(&sub_as_bits, &sub, sizeof(sub));
+  bits = exponent == 0u ? sub_as_bits : bits;
+  bits |= (x & 0x8000u) << 16;  // sign
+  V16 f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+__attribute__((always_inline)) inline V16 Load16(const BF16* p) {
+  U16x16 h;
+  std::memcpy(&h, p, sizeof(h));
+  const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
+  V16 f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+inline float ToFloat(float x) { return x; }
+inline float ToFloat(F16 x) {
+  _Float16 h;
+  std::memcpy(&h, &x.bits, sizeof(h));
+  return static_cast<float>(h);
+}
+inline float ToFloat(BF16 x) {
+  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// fp32 to the pool's type, rounding to nearest even (as CUDA's __float2half_rn and
+// __float2bfloat16_rn do); NaN stays NaN.
+inline void FromFloat(float x, float* out) { *out = x; }
+inline void FromFloat(float x, F16* out) {
+  const _Float16 h = static_cast<_Float16>(x);
+  std::memcpy(&out->bits, &h, sizeof(h));
+}
+inline void FromFloat(float x, BF16* out) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  out->bits = std::isnan(x) ? static_cast<uint16_t>((bits >> 16) | 0x40u)
+                            : static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
 // A tree of adds (a serial chain of 16 would be 16 add latencies per key).
 __attribute__((always_inline)) inline float Sum16(const V16& v) {
   float s[16];
@@ -95,13 +160,14 @@ inline float SoftmaxWeights(const float* s, float m, int64_t lo, int64_t hi, flo
 constexpr int64_t kPrefetchBlocks = 1;
 
 // Asks the cache for one block's K and V rows of one head.
+template <typename T>
 inline void PrefetchBlock(const PagedKvParams& p, const KvPoolView& pool, int32_t block,
                           int32_t group_head) {
   const char* k = reinterpret_cast<const char*>(
-      HeadRows(static_cast<const float*>(pool.k), p, pool, block, group_head));
+      HeadRows(static_cast<const T*>(pool.k), p, pool, block, group_head));
   const char* v = reinterpret_cast<const char*>(
-      HeadRows(static_cast<const float*>(pool.v), p, pool, block, group_head));
-  const int64_t bytes = p.block_size * p.head_dim * static_cast<int64_t>(sizeof(float));
+      HeadRows(static_cast<const T*>(pool.v), p, pool, block, group_head));
+  const int64_t bytes = p.block_size * p.head_dim * static_cast<int64_t>(sizeof(T));
   for (int64_t off = 0; off < bytes; off += 64) {
     __builtin_prefetch(k + off);
     __builtin_prefetch(v + off);
@@ -129,14 +195,14 @@ inline float FoldScores(OnlineSoftmax& st, int h, int64_t lo, int64_t hi) {
 }
 
 // Attention of `nq` query heads (rows q[0..nq) of `head_dim`, stride `q_stride`) that share one
-// KV head, over keys [first, last] of one sequence. Online softmax in fp32: per block of keys,
-// scores -> running max -> rescale the accumulator -> accumulate exp(score) * V.
-// Compiled for AVX-512, AVX2 and baseline x86-64 (target_clones); the loader picks the best
-// the CPU has, so one binary runs everywhere.
-MSWA_CPU_CLONES
-void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-                     int64_t last, const float* q, int64_t q_stride, int nq, float scale,
-                     float* out, int64_t out_stride) {
+// KV head, over keys [first, last] of one sequence, from pools of element type T. Online
+// softmax in fp32: per block of keys, scores -> running max -> rescale the accumulator ->
+// accumulate exp(score) * V. Inlined into one function per T below, each compiled for AVX-512,
+// AVX2 and baseline x86-64 (target_clones): the loader picks the best the CPU has.
+template <typename T>
+__attribute__((always_inline)) inline void AttendOneKvHead(
+    const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first, int64_t last,
+    const float* q, int64_t q_stride, int nq, float scale, float* out, int64_t out_stride) {
   const int64_t D = p.head_dim;
   const int64_t B = p.block_size;
   // Head dims in whole 16-float vectors take the register path; others (rare) the scalar one.
@@ -150,18 +216,18 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
   }
   for (int64_t i = 0; i < kPrefetchBlocks; ++i) {
     const int64_t start = first - first % B + i * B;
-    if (start <= last) PrefetchBlock(p, pool, BlockOf(p, seq, head.group, start), head.group_head);
+    if (start <= last) PrefetchBlock<T>(p, pool, BlockOf(p, seq, head.group, start), head.group_head);
   }
   for (int64_t block_start = first - first % B; block_start <= last; block_start += B) {
     const int64_t lo = std::max(first, block_start) - block_start;
     const int64_t hi = std::min(last + 1, block_start + B) - block_start;
     const int32_t block = BlockOf(p, seq, head.group, block_start);
-    const float* k = HeadRows(static_cast<const float*>(pool.k), p, pool, block, head.group_head);
-    const float* v = HeadRows(static_cast<const float*>(pool.v), p, pool, block, head.group_head);
+    const T* k = HeadRows(static_cast<const T*>(pool.k), p, pool, block, head.group_head);
+    const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, block, head.group_head);
     // The blocks of a window lie anywhere in the pool, where the hardware prefetcher cannot
     // guess them: ask for the K and V rows of a block ahead now, while this one computes.
     if (block_start + kPrefetchBlocks * B <= last) {
-      PrefetchBlock(p, pool, BlockOf(p, seq, head.group, block_start + kPrefetchBlocks * B),
+      PrefetchBlock<T>(p, pool, BlockOf(p, seq, head.group, block_start + kPrefetchBlocks * B),
                     head.group_head);
     }
     for (int h = 0; h < nq; ++h) {
@@ -169,7 +235,7 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
       float* a = st.acc[h];
       if (vec) {
         for (int64_t j = lo; j < hi; ++j) {
-          const float* kj = k + j * D;
+          const T* kj = k + j * D;
           V16 dot = Load16(qh) * Load16(kj);
           for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
           st.s[j] = Sum16(dot) * scale;
@@ -180,7 +246,7 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
           V16 t0 = Load16(a + d) * correction, t1 = {}, t2 = {}, t3 = {};
           int64_t j = lo;
           for (; j + 4 <= hi; j += 4) {
-            const float* vj = v + j * D + d;
+            const T* vj = v + j * D + d;
             t0 += st.w[j] * Load16(vj);
             t1 += st.w[j + 1] * Load16(vj + D);
             t2 += st.w[j + 2] * Load16(vj + 2 * D);
@@ -191,20 +257,20 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
         }
       } else {
         for (int64_t j = lo; j < hi; ++j) {
-          const float* kj = k + j * D;
+          const T* kj = k + j * D;
           float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t d = 0; d < D; ++d) dot += qh[d] * kj[d];
+          for (int64_t d = 0; d < D; ++d) dot += qh[d] * ToFloat(kj[d]);
           st.s[j] = dot * scale;
         }
         const float correction = FoldScores(st, h, lo, hi);
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) a[d] *= correction;
         for (int64_t j = lo; j < hi; ++j) {
-          const float* vj = v + j * D;
+          const T* vj = v + j * D;
           const float wj = st.w[j];
 #pragma omp simd
-          for (int64_t d = 0; d < D; ++d) a[d] += wj * vj[d];
+          for (int64_t d = 0; d < D; ++d) a[d] += wj * ToFloat(vj[d]);
         }
       }
     }
@@ -217,11 +283,32 @@ void AttendOneKvHead(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq
   }
 }
 
+using AttendFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
+                         const float*, int64_t, int, float, float*, int64_t);
+
+MSWA_CPU_CLONES
+void AttendF32(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
+               int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
+               int64_t out_stride) {
+  AttendOneKvHead<float>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
+}
+MSWA_CPU_CLONES
+void AttendF16(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
+               int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
+               int64_t out_stride) {
+  AttendOneKvHead<F16>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
+}
+MSWA_CPU_CLONES
+void AttendBF16(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
+                int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
+                int64_t out_stride) {
+  AttendOneKvHead<BF16>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
+}
+
 #pragma GCC diagnostic pop
 
-}  // namespace
-
-void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
+template <typename T>
+void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
   const int64_t D = p.head_dim;
 #pragma omp parallel for schedule(static) if (p.num_tokens * p.num_kv_heads > 64)
   for (int64_t t = 0; t < p.num_tokens; ++t) {
@@ -231,12 +318,25 @@ void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int
       const KvHeadDesc& head = p.kv_heads[h];
       const KvPoolView& pool = p.pools[head.group];
       const int32_t block = BlockOf(p, p.seq_index[t], head.group, pos);
-      float* pool_k = static_cast<float*>(pool.k);
-      float* pool_v = static_cast<float*>(pool.v);
-      const int64_t offset = (HeadRows(pool_k, p, pool, block, head.group_head) - pool_k) + slot * D;
-      std::copy_n(k + t * row_stride + h * D, D, pool_k + offset);
-      std::copy_n(v + t * row_stride + h * D, D, pool_v + offset);
+      T* dst_k = HeadRows(static_cast<T*>(pool.k), p, pool, block, head.group_head) + slot * D;
+      T* dst_v = HeadRows(static_cast<T*>(pool.v), p, pool, block, head.group_head) + slot * D;
+      const float* src_k = k + t * row_stride + h * D;
+      const float* src_v = v + t * row_stride + h * D;
+      for (int64_t d = 0; d < D; ++d) {
+        FromFloat(src_k[d], dst_k + d);
+        FromFloat(src_v[d], dst_v + d);
+      }
     }
+  }
+}
+
+}  // namespace
+
+void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
+  switch (p.kv_dtype) {
+    case KvDType::kF32: return WriteKvCache<float>(p, k, v, row_stride);
+    case KvDType::kF16: return WriteKvCache<F16>(p, k, v, row_stride);
+    case KvDType::kBF16: return WriteKvCache<BF16>(p, k, v, row_stride);
   }
 }
 
@@ -250,6 +350,9 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     // Rejected at engine construction; keep a hard stop here rather than overflow the stacks.
     std::abort();
   }
+  const AttendFn attend = p.kv_dtype == KvDType::kF16    ? AttendF16
+                          : p.kv_dtype == KvDType::kBF16 ? AttendBF16
+                                                         : AttendF32;
 #pragma omp parallel for schedule(dynamic, 1) if (items > 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t t = item / (p.num_kv_heads * splits);
@@ -261,7 +364,7 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     const int64_t first = OldestVisible(pos, head.window);
     const int64_t h0 = kvh * group + part * kMaxGroup;
     const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
-    AttendOneKvHead(p, head, p.seq_index[t], first, pos, q + t * q_row_stride + h0 * D, D, nq,
+    attend(p, head, p.seq_index[t], first, pos, q + t * q_row_stride + h0 * D, D, nq,
                     scale, out + (t * p.num_q_heads + h0) * D, D);
   }
 }
