@@ -18,9 +18,49 @@ absl::StatusOr<ModelDevice> ParseModelDevice(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown device \"", name, "\" (cpu or cuda)"));
 }
 
-int64_t KvElementBytes(ModelDevice device, at::ScalarType weights_dtype) {
-  return device == ModelDevice::kCpu ? 4 : static_cast<int64_t>(c10::elementSize(weights_dtype));
+namespace {
+
+absl::StatusOr<KvDType> KvDTypeOf(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return KvDType::kF32;
+    case at::kHalf: return KvDType::kF16;
+    case at::kBFloat16: return KvDType::kBF16;
+    default: return absl::InvalidArgumentError(absl::StrCat("no KV cache type for weights of ", c10::toString(t)));
+  }
 }
+
+at::ScalarType ScalarTypeOf(KvDType t) {
+  return t == KvDType::kF16 ? at::kHalf : t == KvDType::kBF16 ? at::kBFloat16 : at::kFloat;
+}
+
+}  // namespace
+
+absl::StatusOr<KvDType> ResolveKvDType(ModelDevice device, at::ScalarType weights_dtype,
+                                       std::optional<KvDType> requested) {
+  if (device == ModelDevice::kCpu) return requested.value_or(KvDType::kF32);
+  ASSIGN_OR_RETURN(KvDType weights_kv, KvDTypeOf(weights_dtype));
+  if (requested.has_value() && *requested != weights_kv) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "on cuda the KV cache has the weights' type (", KvDTypeName(weights_kv), "), not ",
+        KvDTypeName(*requested), "; use --kv_cache_dtype=auto or convert the weights"));
+  }
+  return weights_kv;
+}
+
+absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name) {
+  if (name == "auto") return std::optional<KvDType>();
+  if (name == "float32") return std::optional<KvDType>(KvDType::kF32);
+  if (name == "float16") return std::optional<KvDType>(KvDType::kF16);
+  if (name == "bfloat16") return std::optional<KvDType>(KvDType::kBF16);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown KV cache type \"", name, "\" (auto, float32, float16 or bfloat16)"));
+}
+
+const char* KvDTypeName(KvDType t) {
+  return t == KvDType::kF16 ? "float16" : t == KvDType::kBF16 ? "bfloat16" : "float32";
+}
+
+int64_t KvDTypeBytes(KvDType t) { return t == KvDType::kF32 ? 4 : 2; }
 
 absl::Status PagedModel::Init(const ModelConfig& config, const PagedModelOptions& options) {
   if (options.block_size < 1 || options.block_size > 64) {
@@ -66,7 +106,8 @@ PagedKvParams PagedModel::StepParams(int64_t num_tokens) const {
 
 namespace {
 
-// fp32 weights and KV on the CPU; the kernels of kernels/paged_attention.h and small_linear.h.
+// fp32 weights, KV pools of options.kv_dtype, on the CPU; the kernels of
+// kernels/paged_attention.h and small_linear.h.
 class PagedModelCpu final : public PagedModel {
  public:
   static absl::StatusOr<std::unique_ptr<PagedModel>> Create(const ModelConfig& config, ModelWeights weights,
@@ -137,10 +178,9 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     const int64_t blocks = options.blocks_per_group[g];
     // Uninitialized: the kernels never read a slot before it is written, and pages the OS has
     // not touched cost nothing until a sequence needs them.
-    m->pool_k_.push_back(at::empty({blocks, heads, B, D}, at::kFloat));
-    m->pool_v_.push_back(at::empty({blocks, heads, B, D}, at::kFloat));
-    m->pools_.push_back(KvPoolView{m->pool_k_[g].data_ptr<float>(),
-                                   m->pool_v_[g].data_ptr<float>(), blocks, heads});
+    m->pool_k_.push_back(at::empty({blocks, heads, B, D}, ScalarTypeOf(options.kv_dtype)));
+    m->pool_v_.push_back(at::empty({blocks, heads, B, D}, ScalarTypeOf(options.kv_dtype)));
+    m->pools_.push_back(KvPoolView{m->pool_k_[g].data_ptr(), m->pool_v_[g].data_ptr(), blocks, heads});
   }
   return std::unique_ptr<PagedModel>(std::move(m));
 }
@@ -148,7 +188,7 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
 int64_t PagedModelCpu::kv_bytes() const {
   int64_t bytes = 0;
   for (size_t g = 0; g < pool_k_.size(); ++g) {
-    bytes += 2 * pool_k_[g].numel() * static_cast<int64_t>(sizeof(float));
+    bytes += 2 * pool_k_[g].numel() * static_cast<int64_t>(pool_k_[g].element_size());
   }
   return bytes;
 }
@@ -238,6 +278,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   p.table_offsets = table_offsets_.data();
   p.ring_sizes = options_.ring_sizes.data();
   p.pools = pools_.data();
+  p.kv_dtype = options_.kv_dtype;
 
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   at::Tensor x = at::empty({N, E}, f32);        // residual stream

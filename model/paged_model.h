@@ -10,7 +10,8 @@
 // The KV bookkeeping (which block holds what) lives in KvCacheManager; this class owns the
 // pools' memory and reads the block tables the engine passes in. Engine thread only.
 //
-// Two implementations behind one interface: the CPU one (fp32 weights and KV, the CPU kernels)
+// Two implementations behind one interface: the CPU one (fp32 weights; fp32, fp16 or bf16 KV;
+// the CPU kernels)
 // and the CUDA one (model/paged_model_cuda.cc: weights and KV pools on the GPU in the weights'
 // dtype, LibTorch for the matrix products, kernels/cuda for cache writes and attention), which
 // needs a CUDA-enabled LibTorch at run time and the CUDA kernels at build time.
@@ -20,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,8 +37,21 @@ enum class ModelDevice { kCpu, kCuda };
 // "cpu" or "cuda"; InvalidArgument otherwise.
 absl::StatusOr<ModelDevice> ParseModelDevice(const std::string& name);
 
+// The element type of the KV pools for `device` and weights of `weights_dtype`: `requested`
+// when given, else fp32 on the CPU and the weights' dtype on CUDA. fp16/bf16 pools halve the
+// cache (twice the sequences in the same memory, half the bytes each attention reads) at the
+// cost of rounding keys and values. InvalidArgument on CUDA for a type other than the weights'
+// (its kernels keep queries and outputs in the pool's type).
+absl::StatusOr<KvDType> ResolveKvDType(ModelDevice device, at::ScalarType weights_dtype,
+                                       std::optional<KvDType> requested);
+// "auto" (nullopt), "float32", "float16" or "bfloat16"; InvalidArgument otherwise.
+absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name);
+const char* KvDTypeName(KvDType t);  // "float32", "float16", "bfloat16"
+int64_t KvDTypeBytes(KvDType t);
+
 struct PagedModelOptions {
   ModelDevice device = ModelDevice::kCpu;
+  KvDType kv_dtype = KvDType::kF32;  // the pools' element type (ResolveKvDType)
   int64_t block_size = 16;
   std::vector<int64_t> blocks_per_group;  // pool sizes, one per KvLayout group
   std::vector<int64_t> ring_sizes;        // block-table ring size per group (KvCacheManager)
@@ -81,6 +96,7 @@ class PagedModel {
   virtual int64_t kv_bytes() const = 0;  // memory held by the pools
 
   const ModelConfig& config() const { return config_; }
+  KvDType kv_dtype() const { return options_.kv_dtype; }
   const KvLayout& layout() const { return layout_; }
   int64_t table_stride() const { return table_stride_; }
   const std::vector<int64_t>& table_offsets() const { return table_offsets_; }
@@ -101,7 +117,5 @@ class PagedModel {
   int64_t table_stride_ = 0;
 };
 
-// The element size of the KV pools `options.device` uses for these weights (sizes the pools).
-int64_t KvElementBytes(ModelDevice device, at::ScalarType weights_dtype);
 
 }  // namespace mswa

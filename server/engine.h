@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,7 @@ namespace mswa {
 
 struct EngineOptions {
   ModelDevice device = ModelDevice::kCpu;     // where weights, KV pools and compute live
+  std::optional<KvDType> kv_cache_dtype;      // the pools' element type; unset: ResolveKvDType's default
   int64_t kv_cache_bytes = int64_t{1} << 30;  // K and V pools (fp32 on the CPU, the weights' dtype
                                               // on CUDA), split across window groups
   int64_t block_size = 16;
@@ -128,6 +130,7 @@ class Engine {
   int64_t num_parameters() const { return num_parameters_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineOptions& options() const { return options_; }
+  KvDType kv_dtype() const { return model_->kv_dtype(); }  // the pools' element type
   const KvCacheManager& kv() const { return kv_; }  // engine thread / tests only
 
  private:

@@ -45,6 +45,9 @@ ABSL_FLAG(int32_t, max_new_tokens, 4096, "Upper limit of a Generate request's ma
 ABSL_FLAG(int32_t, threads, 0, "Compute threads (0: every core)");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, or cuda: weights and KV on the GPU (needs the CUDA kernels and a CUDA LibTorch)");
+ABSL_FLAG(std::string, kv_cache_dtype, "auto",
+          "KV cache element type: auto (float32 on cpu, the weights' type on cuda), float32, "
+          "float16 or bfloat16 (half the memory per sequence; keys and values rounded)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(double, drain_grace_seconds, 30, "On SIGTERM, how long running requests may finish");
@@ -217,6 +220,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.engine.device = *device;
+  absl::StatusOr<std::optional<mswa::KvDType>> kv_dtype =
+      mswa::ParseKvCacheDType(absl::GetFlag(FLAGS_kv_cache_dtype));
+  if (!kv_dtype.ok()) {
+    std::fprintf(stderr, "mswa-server: --kv_cache_dtype: %s\n", std::string(kv_dtype.status().message()).c_str());
+    return 2;
+  }
+  config.engine.kv_cache_dtype = *kv_dtype;
   if (absl::Status s = config.Validate(); !s.ok()) {
     std::fprintf(stderr, "mswa-server: %s\n", std::string(s.message()).c_str());
     return 2;

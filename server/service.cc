@@ -714,7 +714,7 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
     for (int64_t w : layer) lw->add_windows(w);
   }
   response->set_kv_block_size(o.block_size);
-  response->set_kv_dtype("float32");
+  response->set_kv_dtype(KvDTypeName(engine_->kv_dtype()));
   const KvLayout layout = BuildKvLayout(c);
   const EngineStats stats = engine_->stats();
   int64_t bound = 0;
@@ -727,7 +727,7 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
                           : MaxBlocksPerSequence(layout.groups[g].window, o.max_tokens_per_step, o.block_size);
     gi->set_max_blocks_per_sequence(r);
     if (g < stats.groups.size()) gi->set_total_blocks(stats.groups[g].total_blocks);
-    bound += 2 * r * layout.groups[g].num_heads * o.block_size * c.head_dim * static_cast<int64_t>(sizeof(float));
+    bound += 2 * r * layout.groups[g].num_heads * o.block_size * c.head_dim * KvDTypeBytes(engine_->kv_dtype());
   }
   response->set_kv_bytes_per_sequence_bound(c.all_windows_finite() ? bound : 0);
   response->set_kv_cache_bytes(o.kv_cache_bytes);
@@ -735,7 +735,7 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
   response->set_max_waiting_requests(o.max_waiting);
   response->set_max_tokens_per_step(static_cast<int32_t>(o.max_tokens_per_step));
   response->set_max_sequence_length(c.all_windows_finite() ? 0 : o.max_model_len);
-  response->set_device("cpu");
+  response->set_device(o.device == ModelDevice::kCuda ? "cuda" : "cpu");
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -135,6 +135,69 @@ TEST(Engine, ScoresTwentyThousandTokensLikeTheReference) {
   for (int g = 0; g < engine->kv().num_groups(); ++g) EXPECT_EQ(engine->kv().used_blocks(g), 0);
 }
 
+// 16-bit KV pools: twice the blocks in the same memory, and scores that differ from the fp32
+// cache's only by the rounding of keys and values.
+TEST(Engine, HalfPrecisionKvCacheHoldsTwiceTheBlocksAndScoresAlike) {
+  const ModelConfig c = EngineConfig();
+  const std::vector<int32_t> text = TextTokens(600, 9);
+  auto score = [&](Engine& e) {
+    Collected got;
+    ScoreOptions so;
+    so.per_token_logprobs = true;
+    auto id = e.SubmitScore(so, -1, [&](EngineEvent ev) { got.events.push_back(std::move(ev)); });
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_TRUE(e.FeedScore(*id, text, static_cast<int64_t>(text.size()), true).ok());
+    RunUntilIdle(e);
+    EXPECT_TRUE(got.finished());
+    std::vector<float> lp;
+    for (const auto& ev : got.events) lp.insert(lp.end(), ev.token_logprobs.begin(), ev.token_logprobs.end());
+    return lp;
+  };
+  auto full = MakeEngine(c, 28, SmallOptions());
+  EXPECT_EQ(full->kv_dtype(), KvDType::kF32);  // auto on the CPU
+  const std::vector<float> want = score(*full);
+  for (KvDType t : {KvDType::kF16, KvDType::kBF16}) {
+    EngineOptions o = SmallOptions();
+    o.kv_cache_dtype = t;
+    auto half = MakeEngine(c, 28, o);
+    ASSERT_NE(half, nullptr);
+    EXPECT_EQ(half->kv_dtype(), t);
+    for (size_t g = 0; g < full->stats().groups.size(); ++g) {  // 2x, less the planner's rounding
+      const double ratio = static_cast<double>(half->stats().groups[g].total_blocks) / full->stats().groups[g].total_blocks;
+      EXPECT_NEAR(ratio, 2.0, 0.01) << "group " << g;
+    }
+    const std::vector<float> got = score(*half);
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0, mean = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double diff = std::abs(got[i] - want[i]);
+      worst = std::max(worst, diff);
+      mean += diff / static_cast<double>(got.size());
+    }
+    // Keys and values carry 11 (fp16) or 8 (bf16) significant bits.
+    std::printf("%s KV: log-prob difference to fp32 KV: mean %.2e, worst %.2e\n", KvDTypeName(t), mean, worst);
+    EXPECT_LT(mean, t == KvDType::kF16 ? 2e-3 : 2e-2) << KvDTypeName(t);
+    EXPECT_LT(worst, t == KvDType::kF16 ? 2e-2 : 2e-1) << KvDTypeName(t);
+    EXPECT_GT(worst, 0.0) << "the pools are not " << KvDTypeName(t);
+    for (int g = 0; g < half->kv().num_groups(); ++g) EXPECT_EQ(half->kv().used_blocks(g), 0);
+  }
+}
+
+TEST(Engine, KvCacheTypeNamesAndTheCudaRule) {
+  EXPECT_FALSE(ParseKvCacheDType("auto")->has_value());
+  EXPECT_EQ(**ParseKvCacheDType("float16"), KvDType::kF16);
+  EXPECT_EQ(**ParseKvCacheDType("bfloat16"), KvDType::kBF16);
+  EXPECT_EQ(**ParseKvCacheDType("float32"), KvDType::kF32);
+  EXPECT_EQ(ParseKvCacheDType("fp8").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ResolveKvDType(ModelDevice::kCpu, at::kBFloat16, std::nullopt), KvDType::kF32);
+  EXPECT_EQ(*ResolveKvDType(ModelDevice::kCpu, at::kFloat, KvDType::kBF16), KvDType::kBF16);
+  EXPECT_EQ(*ResolveKvDType(ModelDevice::kCuda, at::kHalf, std::nullopt), KvDType::kF16);
+  const auto mixed = ResolveKvDType(ModelDevice::kCuda, at::kFloat, KvDType::kF16);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(mixed.status().message().find("--kv_cache_dtype=auto"), std::string::npos) << mixed.status();
+}
+
 TEST(Engine, ChunkedPrefillThenGreedyDecodeFollowsTheReference) {
   const ModelConfig c = EngineConfig();
   for (int64_t budget : {1, 7, 24, 64}) {

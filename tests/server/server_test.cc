@@ -1,12 +1,14 @@
 // Integration tests: the real mswa-server binary on 127.0.0.1, driven over gRPC (and, where the
 // client binary exists, through mswa-client).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -384,6 +386,8 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   EXPECT_EQ(info.attention_windows(1).windows(3), 16);
   EXPECT_GT(info.kv_bytes_per_sequence_bound(), 0);
   EXPECT_EQ(info.tokenizer(), "bytes");
+  EXPECT_EQ(info.kv_dtype(), "float32");
+  EXPECT_EQ(info.device(), "cpu");
   grpc::ClientContext c2;
   v1::TokenizeRequest t;
   t.set_text("hi");
@@ -393,6 +397,31 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   ASSERT_EQ(tr.token_ids_size(), 3);
   EXPECT_EQ(tr.token_ids(0), 256);
   EXPECT_EQ(tr.tokens(1), "h");
+}
+
+TEST(ServerLifecycle, HalfPrecisionKvCacheHalvesTheBoundPerSequence) {
+  const std::vector<std::string> flags = {"--model_dir=" + ModelDir(), "--kv_cache_bytes=33554432"};
+  std::vector<std::string> bf16_flags = flags;
+  bf16_flags.push_back("--kv_cache_dtype=bfloat16");
+  ServerProcess full(kServer, flags, TempPath("kv_f32.log"));
+  ServerProcess half(kServer, bf16_flags, TempPath("kv_bf16.log"));
+  v1::GetModelInfoResponse full_info, half_info;
+  grpc::ClientContext c1, c2;
+  ASSERT_TRUE(full.stub().GetModelInfo(&c1, v1::GetModelInfoRequest(), &full_info).ok());
+  ASSERT_TRUE(half.stub().GetModelInfo(&c2, v1::GetModelInfoRequest(), &half_info).ok());
+  EXPECT_EQ(half_info.kv_dtype(), "bfloat16");
+  EXPECT_EQ(2 * half_info.kv_bytes_per_sequence_bound(), full_info.kv_bytes_per_sequence_bound());
+  std::vector<v1::GenerateResponse> out;
+  EXPECT_TRUE(RunGenerate(half.stub(), GenerateRequest("half", 20), &out).ok());
+  EXPECT_FALSE(out.empty());
+
+  // A type the server does not know: exit 2 with the choices, before listening.
+  const std::string log = TempPath("kv_bad.log");
+  const int rc = std::system((kServer + " --model_dir=" + ModelDir() + " --kv_cache_dtype=fp8 > " + log + " 2>&1").c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("auto, float32, float16 or bfloat16"), std::string::npos) << text;
 }
 
 TEST(ServerLifecycle, QueueFullIsResourceExhausted) {
