@@ -1,311 +1,33 @@
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 
+#include "kernels/attend_cpu.h"
 #include "kernels/cpu_clones.h"
 #include "kernels/paged_attention.h"
-#include "kernels/window.h"
 
 namespace mswa {
 namespace {
 
-// Pool element types: fp32, IEEE half and bfloat16 (the latter two as their bits).
-struct F16 {
-  uint16_t bits;
-};
-struct BF16 {
-  uint16_t bits;
-};
+// fp32 and bf16 pools, and fp16 where the CPU lacks F16C: one version per ISA level each.
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF32, float)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF16Portable, F16)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendBF16, BF16)
 
-template <typename T>
-inline T* HeadRows(T* pool, const PagedKvParams& p, const KvPoolView& view, int32_t block,
-                   int32_t group_head) {
-  return pool + ((static_cast<int64_t>(block) * view.num_heads + group_head) * p.block_size) *
-                    p.head_dim;
-}
-
-inline int32_t BlockOf(const PagedKvParams& p, int32_t seq, int32_t group, int64_t pos) {
-  return p.block_tables[static_cast<int64_t>(seq) * p.table_stride + p.table_offsets[group] +
-                        (pos / p.block_size) % p.ring_sizes[group]];
-}
-
-// Up to 16 query heads share one KV head (GQA) in one work item; larger groups are split.
-constexpr int kMaxGroup = 16;
-
-// 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers in the
-// target_clones versions (GCC/Clang vector extensions, so one source serves every clone). Head
-// dims that are multiples of 16 keep their accumulators in registers through these.
-// The helpers are always inlined into the clones, so the vector type never crosses a call (GCC's
-// -Wpsabi note about passing it without AVX-512 does not apply; silenced to the kernel's end).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float V16 __attribute__((vector_size(64)));
-__attribute__((always_inline)) inline V16 Load16(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-__attribute__((always_inline)) inline void Store16(float* p, const V16& v) { std::memcpy(p, &v, sizeof(v)); }
-
-typedef uint16_t U16x16 __attribute__((vector_size(32)));
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
-
-// 16 halves to fp32, exactly (subnormals, infinities and NaN included), with integer vector
-// operations that vectorize in every clone (GCC scalarizes a vector _Float16 conversion).
-__attribute__((always_inline)) inline V16 Load16(const F16* p) {
-  U16x16 h;
-  std::memcpy(&h, p, sizeof(h));
-  const U32x16 x = __builtin_convertvector(h, U32x16);
-  const U32x16 exponent = (x & 0x7c00u) << 13;
-  U32x16 bits = ((x & 0x7fffu) << 13) + ((127u - 15u) << 23);        // rebias a normal
-  bits = exponent == 0x0f800000u ? bits + ((128u - 16u) << 23) : bits;  // infinity, NaN
-  // Subnormal or zero: let the FPU normalize (m * 2^-24 = (2^-14 + m * 2^-24) - 2^-14).
-  const U32x16 sub_bits = bits + (1u << 23);
-  V16 sub;
-  std::memcpy(&sub, &sub_bits, sizeof(sub));
-  sub -= 6.103515625e-05f;
-  U32x16 sub_as_bits;
-  std::memcpy(&sub_as_bits, &sub, sizeof(sub));
-  bits = exponent == 0u ? sub_as_bits : bits;
-  bits |= (x & 0x8000u) << 16;  // sign
-  V16 f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-__attribute__((always_inline)) inline V16 Load16(const BF16* p) {
-  U16x16 h;
-  std::memcpy(&h, p, sizeof(h));
-  const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
-  V16 f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-inline float ToFloat(float x) { return x; }
-inline float ToFloat(F16 x) {
-  _Float16 h;
-  std::memcpy(&h, &x.bits, sizeof(h));
-  return static_cast<float>(h);
-}
-inline float ToFloat(BF16 x) {
-  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-// fp32 to the pool's type, rounding to nearest even (as CUDA's __float2half_rn and
-// __float2bfloat16_rn do); NaN stays NaN.
-inline void FromFloat(float x, float* out) { *out = x; }
-inline void FromFloat(float x, F16* out) {
-  const _Float16 h = static_cast<_Float16>(x);
-  std::memcpy(&out->bits, &h, sizeof(h));
-}
-inline void FromFloat(float x, BF16* out) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  out->bits = std::isnan(x) ? static_cast<uint16_t>((bits >> 16) | 0x40u)
-                            : static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-}
-// A tree of adds (a serial chain of 16 would be 16 add latencies per key).
-__attribute__((always_inline)) inline float Sum16(const V16& v) {
-  float s[16];
-  std::memcpy(s, &v, sizeof(s));
-  for (int width = 8; width > 0; width /= 2) {
-    for (int i = 0; i < width; ++i) s[i] += s[i + width];
+// fp16 pools: the F16C/AVX-512 conversions when the CPU has them (built with -march per level).
+AttendFn PickF16Kernel() {
+#if defined(MSWA_F16_VARIANTS)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return AttendF16V4;
   }
-  return s[0];
-}
-
-// exp(x) for x <= 0 (a score minus the running maximum): Cephes' expf polynomial on a
-// range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
-// (a libm call per key cost more than the dot product and the V update together). Inputs below
-// -87 give exp(-87) ~ 1.6e-38 instead of a denormal or 0: nothing next to the maximum's weight 1.
-inline float ExpNonPositive(float x) {
-  x = x < -87.f ? -87.f : x;
-  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (exact, vectorizes without
-  // SSE4.1's round instruction, which the baseline clone lacks).
-  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float poly = 1.9875691500e-4f;
-  poly = poly * r + 1.3981999507e-3f;
-  poly = poly * r + 8.3334519073e-3f;
-  poly = poly * r + 4.1665795894e-2f;
-  poly = poly * r + 1.6666665459e-1f;
-  poly = poly * r + 5.0000001201e-1f;
-  poly = poly * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 0]
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return poly * scale;
-}
-
-// w[j] = exp(s[j] - m) for j in [lo, hi); returns their sum.
-inline float SoftmaxWeights(const float* s, float m, int64_t lo, int64_t hi, float* w) {
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = lo; j < hi; ++j) {
-    w[j] = ExpNonPositive(s[j] - m);
-    sum += w[j];
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+      __builtin_cpu_supports("bmi2")) {
+    return AttendF16V3;
   }
-  return sum;
+#endif
+  return AttendF16Portable;
 }
-
-// How many blocks ahead of the one being computed the kernel prefetches (1, 2 and 3 measured
-// the same on a 2-core EPYC; 1 to 2 blocks of 2 KiB cover the DRAM latency).
-constexpr int64_t kPrefetchBlocks = 1;
-
-// Asks the cache for one block's K and V rows of one head.
-template <typename T>
-inline void PrefetchBlock(const PagedKvParams& p, const KvPoolView& pool, int32_t block,
-                          int32_t group_head) {
-  const char* k = reinterpret_cast<const char*>(
-      HeadRows(static_cast<const T*>(pool.k), p, pool, block, group_head));
-  const char* v = reinterpret_cast<const char*>(
-      HeadRows(static_cast<const T*>(pool.v), p, pool, block, group_head));
-  const int64_t bytes = p.block_size * p.head_dim * static_cast<int64_t>(sizeof(T));
-  for (int64_t off = 0; off < bytes; off += 64) {
-    __builtin_prefetch(k + off);
-    __builtin_prefetch(v + off);
-  }
-}
-
-// Per-head running state of the online softmax over one KV head's keys.
-struct OnlineSoftmax {
-  float m[kMaxGroup], l[kMaxGroup];
-  alignas(64) float acc[kMaxGroup][256];  // D <= 256, checked by the caller
-  alignas(64) float s[64];                // scores of one block for one head; B <= 64
-  alignas(64) float w[64];                // their weights
-};
-
-// Folds the scores s[lo, hi) of head h into its state; returns the factor its accumulator
-// must be rescaled by before the block's weighted V rows are added (weights in st.w).
-inline float FoldScores(OnlineSoftmax& st, int h, int64_t lo, int64_t hi) {
-  float block_max = -std::numeric_limits<float>::infinity();
-  for (int64_t j = lo; j < hi; ++j) block_max = std::max(block_max, st.s[j]);
-  const float new_m = std::max(st.m[h], block_max);
-  const float correction = std::exp(st.m[h] - new_m);  // exp(-inf) = 0 on the first block
-  st.m[h] = new_m;
-  st.l[h] = st.l[h] * correction + SoftmaxWeights(st.s, new_m, lo, hi, st.w);
-  return correction;
-}
-
-// Attention of `nq` query heads (rows q[0..nq) of `head_dim`, stride `q_stride`) that share one
-// KV head, over keys [first, last] of one sequence, from pools of element type T. Online
-// softmax in fp32: per block of keys, scores -> running max -> rescale the accumulator ->
-// accumulate exp(score) * V. Inlined into one function per T below, each compiled for AVX-512,
-// AVX2 and baseline x86-64 (target_clones): the loader picks the best the CPU has.
-template <typename T>
-__attribute__((always_inline)) inline void AttendOneKvHead(
-    const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first, int64_t last,
-    const float* q, int64_t q_stride, int nq, float scale, float* out, int64_t out_stride) {
-  const int64_t D = p.head_dim;
-  const int64_t B = p.block_size;
-  // Head dims in whole 16-float vectors take the register path; others (rare) the scalar one.
-  const bool vec = D % 16 == 0;
-  const KvPoolView& pool = p.pools[head.group];
-  OnlineSoftmax st;
-  for (int h = 0; h < nq; ++h) {
-    st.m[h] = -std::numeric_limits<float>::infinity();
-    st.l[h] = 0.f;
-    for (int64_t d = 0; d < D; ++d) st.acc[h][d] = 0.f;
-  }
-  for (int64_t i = 0; i < kPrefetchBlocks; ++i) {
-    const int64_t start = first - first % B + i * B;
-    if (start <= last) PrefetchBlock<T>(p, pool, BlockOf(p, seq, head.group, start), head.group_head);
-  }
-  for (int64_t block_start = first - first % B; block_start <= last; block_start += B) {
-    const int64_t lo = std::max(first, block_start) - block_start;
-    const int64_t hi = std::min(last + 1, block_start + B) - block_start;
-    const int32_t block = BlockOf(p, seq, head.group, block_start);
-    const T* k = HeadRows(static_cast<const T*>(pool.k), p, pool, block, head.group_head);
-    const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, block, head.group_head);
-    // The blocks of a window lie anywhere in the pool, where the hardware prefetcher cannot
-    // guess them: ask for the K and V rows of a block ahead now, while this one computes.
-    if (block_start + kPrefetchBlocks * B <= last) {
-      PrefetchBlock<T>(p, pool, BlockOf(p, seq, head.group, block_start + kPrefetchBlocks * B),
-                    head.group_head);
-    }
-    for (int h = 0; h < nq; ++h) {
-      const float* qh = q + h * q_stride;
-      float* a = st.acc[h];
-      if (vec) {
-        for (int64_t j = lo; j < hi; ++j) {
-          const T* kj = k + j * D;
-          V16 dot = Load16(qh) * Load16(kj);
-          for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
-          st.s[j] = Sum16(dot) * scale;
-        }
-        const float correction = FoldScores(st, h, lo, hi);
-        // Four independent accumulators per 16 dims hide the add latency of the chain over keys.
-        for (int64_t d = 0; d < D; d += 16) {
-          V16 t0 = Load16(a + d) * correction, t1 = {}, t2 = {}, t3 = {};
-          int64_t j = lo;
-          for (; j + 4 <= hi; j += 4) {
-            const T* vj = v + j * D + d;
-            t0 += st.w[j] * Load16(vj);
-            t1 += st.w[j + 1] * Load16(vj + D);
-            t2 += st.w[j + 2] * Load16(vj + 2 * D);
-            t3 += st.w[j + 3] * Load16(vj + 3 * D);
-          }
-          for (; j < hi; ++j) t0 += st.w[j] * Load16(v + j * D + d);
-          Store16(a + d, (t0 + t1) + (t2 + t3));
-        }
-      } else {
-        for (int64_t j = lo; j < hi; ++j) {
-          const T* kj = k + j * D;
-          float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t d = 0; d < D; ++d) dot += qh[d] * ToFloat(kj[d]);
-          st.s[j] = dot * scale;
-        }
-        const float correction = FoldScores(st, h, lo, hi);
-#pragma omp simd
-        for (int64_t d = 0; d < D; ++d) a[d] *= correction;
-        for (int64_t j = lo; j < hi; ++j) {
-          const T* vj = v + j * D;
-          const float wj = st.w[j];
-#pragma omp simd
-          for (int64_t d = 0; d < D; ++d) a[d] += wj * ToFloat(vj[d]);
-        }
-      }
-    }
-  }
-  for (int h = 0; h < nq; ++h) {
-    // An empty key range (impossible for a well-formed call: a token always sees itself) gives 0.
-    const float inv = st.l[h] > 0.f ? 1.f / st.l[h] : 0.f;
-    float* o = out + h * out_stride;
-    for (int64_t d = 0; d < D; ++d) o[d] = st.acc[h][d] * inv;
-  }
-}
-
-using AttendFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
-                         const float*, int64_t, int, float, float*, int64_t);
-
-MSWA_CPU_CLONES
-void AttendF32(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-               int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
-               int64_t out_stride) {
-  AttendOneKvHead<float>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
-}
-MSWA_CPU_CLONES
-void AttendF16(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-               int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
-               int64_t out_stride) {
-  AttendOneKvHead<F16>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
-}
-MSWA_CPU_CLONES
-void AttendBF16(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-                int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
-                int64_t out_stride) {
-  AttendOneKvHead<BF16>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);
-}
-
-#pragma GCC diagnostic pop
 
 template <typename T>
 void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
@@ -350,7 +72,8 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     // Rejected at engine construction; keep a hard stop here rather than overflow the stacks.
     std::abort();
   }
-  const AttendFn attend = p.kv_dtype == KvDType::kF16    ? AttendF16
+  static const AttendFn attend_f16 = PickF16Kernel();
+  const AttendFn attend = p.kv_dtype == KvDType::kF16    ? attend_f16
                           : p.kv_dtype == KvDType::kBF16 ? AttendBF16
                                                          : AttendF32;
 #pragma omp parallel for schedule(dynamic, 1) if (items > 1)
