@@ -23,6 +23,7 @@
 
 #include "bench/default_shape.h"
 #include "kernels/paged_attention.h"
+#include "kernels/small_linear.h"
 #include "model/byte_tokenizer.h"
 #include "model/kv_layout.h"
 #include "server/engine.h"
@@ -188,6 +189,35 @@ double AttentionSeconds(const ModelConfig& c, int batch, KvDType dtype, double* 
   return best;
 }
 
+// SmallLinear against BLAS (LibTorch's mm) on the default model's projection shapes, at the
+// row counts of decode batches (best of 5 runs of 100 calls each).
+void PrintSmallLinearFigures(const ModelConfig& c) {
+  const int64_t E = c.hidden_size, F = c.intermediate_size;
+  const int64_t qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
+  for (int64_t rows : {1, 8, 16, 32, 64}) {
+    double small_total = 0, blas_total = 0;
+    for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{E, qkv}, {E, 2 * F}, {F, E}, {E, c.vocab_size}}) {
+      at::Tensor x = at::randn({rows, in}), w = at::randn({out, in}), w_t = w.t().contiguous();
+      at::Tensor y = at::empty({rows, out});
+      auto best = [](auto&& f) {
+        double b = 1e30;
+        for (int rep = 0; rep < 5; ++rep) {
+          const auto t0 = Clock::now();
+          for (int i = 0; i < 100; ++i) f();
+          b = std::min(b, Seconds(t0, Clock::now()) / 100);
+        }
+        return b;
+      };
+      small_total += best([&] {
+        SmallLinear(x.data_ptr<float>(), rows, in, w.data_ptr<float>(), out, y.data_ptr<float>(), out, false);
+      });
+      blas_total += best([&] { at::mm_out(y, x, w_t); });
+    }
+    std::printf("projections of one layer + LM head at %2ld rows: SmallLinear %.1f us, BLAS %.1f us (%.2fx)\n",
+                static_cast<long>(rows), small_total * 1e6, blas_total * 1e6, blas_total / small_total);
+  }
+}
+
 void PrintAttentionFigures(const ModelConfig& c, double read_bandwidth) {
   for (int batch : {1, 32}) {
     double bytes = 0;
@@ -228,6 +258,12 @@ int main(int argc, char** argv) {
               static_cast<long>(c.num_attention_heads), static_cast<long>(c.vocab_size),
               static_cast<long>(params), omp_get_max_threads());
 
+  // Before the bandwidth probes, so that a profile shows only the decode.
+  if (const char* only = std::getenv("MSWA_BENCH_DECODE_BATCH")) {  // for profiling one case
+    const int batch = std::atoi(only);
+    std::printf("decode batch %d: %.0f tokens/s\n", batch, DecodeTokensPerSecond(c, batch, 256));
+    return 0;
+  }
   const double weight_bytes = static_cast<double>(params) * sizeof(float);
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double bw_weights = ReadBandwidth(static_cast<size_t>(weight_bytes));
@@ -238,13 +274,12 @@ int main(int argc, char** argv) {
   // Decode reads every weight once per step (the tied embedding/LM head once).
   const double roofline = bw / weight_bytes;
   const double roofline_cached = bw_weights / weight_bytes;
-  if (const char* only = std::getenv("MSWA_BENCH_DECODE_BATCH")) {  // for profiling one case
-    const int batch = std::atoi(only);
-    std::printf("decode batch %d: %.0f tokens/s\n", batch, DecodeTokensPerSecond(c, batch, 256));
-    return 0;
-  }
   if (std::getenv("MSWA_BENCH_ATTENTION")) {  // the attention kernel's figures alone
     PrintAttentionFigures(c, bw);
+    return 0;
+  }
+  if (std::getenv("MSWA_BENCH_LINEAR")) {  // the matrix products' figures alone
+    PrintSmallLinearFigures(c);
     return 0;
   }
   const double d1 = DecodeTokensPerSecond(c, 1, 256);
@@ -266,6 +301,7 @@ int main(int argc, char** argv) {
               score, flops / flops_per_token, score / (flops / flops_per_token));
 
   PrintAttentionFigures(c, bw);
+  PrintSmallLinearFigures(c);
 
   const KvLayout layout = BuildKvLayout(c);
   KvMemoryOptions kv{16, 512, 4};

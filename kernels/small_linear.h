@@ -1,8 +1,9 @@
-// y = x W^T (+ y) for a handful of rows: the matrix-vector products of a decode step.
+// y = x W^T (+ y) for up to a few dozen rows: the matrix products of a decode step.
 //
-// BLAS gemm packs its operands first, which at one or two rows costs more than the product; this
-// reads each weight row once for all rows of x, split across threads by output row, so it runs
-// at memory (or cache) bandwidth.
+// BLAS gemm packs its operands and wakes its threads first, which at decode batch sizes costs
+// more than the product; this reads each weight row once for all rows of x (in register tiles
+// of 2 outputs x 4 rows), split across threads by output row, so one row runs at memory
+// bandwidth and 32 rows at 1.5-1.9x OpenBLAS (build/bench/engine_bench, docs/benchmarks.md).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@ namespace mswa {
 void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64_t out,
                  float* y, int64_t y_stride, bool accumulate);
 
-inline constexpr int64_t kSmallLinearMaxRows = 8;
+// Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
+inline constexpr int64_t kSmallLinearMaxRows = 64;
 
 }  // namespace mswa

@@ -1,0 +1,49 @@
+// SmallLinear against a double-precision reference: every tile shape and remainder (rows around
+// multiples of 4, odd output counts, `in` in and out of 16s), both write modes, strided output.
+#include "kernels/small_linear.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace mswa {
+namespace {
+
+TEST(SmallLinear, MatchesTheReferenceForEveryShape) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t rows : {1, 3, 4, 5, 8, 13, 32, 64}) {
+    for (int64_t in : {16, 24, 256, 704}) {
+      for (int64_t out : {1, 2, 3, 64, 65, 130}) {
+        for (bool accumulate : {false, true}) {
+          const int64_t stride = out + 3;
+          std::vector<float> x(rows * in), w(out * in), y(rows * stride);
+          for (float& v : x) v = normal(rng);
+          for (float& v : w) v = normal(rng);
+          for (float& v : y) v = normal(rng);
+          const std::vector<float> before = y;
+          SmallLinear(x.data(), rows, in, w.data(), out, y.data(), stride, accumulate);
+          double worst = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < stride; ++o) {
+              double want = before[r * stride + o];  // the padding past `out` is never written
+              if (o < out) {
+                double dot = 0;
+                for (int64_t i = 0; i < in; ++i) dot += static_cast<double>(x[r * in + i]) * w[o * in + i];
+                want = accumulate ? want + dot : dot;
+              }
+              worst = std::max(worst, std::abs(want - y[r * stride + o]));
+            }
+          }
+          EXPECT_LT(worst, 1e-5 * in) << "rows " << rows << " in " << in << " out " << out
+                                      << (accumulate ? " accumulate" : "");
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mswa
