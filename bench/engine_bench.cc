@@ -278,6 +278,10 @@ int main(int argc, char** argv) {
     PrintAttentionFigures(c, bw);
     return 0;
   }
+  if (std::getenv("MSWA_BENCH_SCORE")) {  // scoring alone
+    std::printf("score (prefill, 512-token steps): %.0f tokens/s\n", ScoreTokensPerSecond(c, 32768));
+    return 0;
+  }
   if (std::getenv("MSWA_BENCH_LINEAR")) {  // the matrix products' figures alone
     PrintSmallLinearFigures(c);
     return 0;
