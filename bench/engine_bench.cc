@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,8 +74,10 @@ double MatmulFlops() {
   return best;
 }
 
-std::unique_ptr<Engine> MakeEngine(const ModelConfig& c, int64_t budget) {
+std::unique_ptr<Engine> MakeEngine(const ModelConfig& c, int64_t budget,
+                                   std::optional<at::ScalarType> dtype = std::nullopt) {
   EngineOptions o;
+  o.dtype = dtype;
   o.kv_cache_bytes = int64_t{512} << 20;
   o.max_tokens_per_step = budget;
   o.max_new_tokens = 1 << 30;
@@ -87,8 +90,9 @@ std::unique_ptr<Engine> MakeEngine(const ModelConfig& c, int64_t budget) {
 }
 
 // Decode tokens/s with `batch` concurrent greedy generations (prefill excluded).
-double DecodeTokensPerSecond(const ModelConfig& c, int batch, int tokens) {
-  auto engine = MakeEngine(c, 512);
+double DecodeTokensPerSecond(const ModelConfig& c, int batch, int tokens,
+                             std::optional<at::ScalarType> dtype = std::nullopt) {
+  auto engine = MakeEngine(c, 512, dtype);
   GenerateOptions g;
   g.sampling.temperature = 0;
   g.max_tokens = tokens;
@@ -261,7 +265,10 @@ int main(int argc, char** argv) {
   // Before the bandwidth probes, so that a profile shows only the decode.
   if (const char* only = std::getenv("MSWA_BENCH_DECODE_BATCH")) {  // for profiling one case
     const int batch = std::atoi(only);
-    std::printf("decode batch %d: %.0f tokens/s\n", batch, DecodeTokensPerSecond(c, batch, 256));
+    const char* dtype = std::getenv("MSWA_BENCH_DTYPE");
+    const bool bf16 = dtype != nullptr && std::string(dtype) == "bfloat16";
+    std::printf("decode batch %d%s: %.0f tokens/s\n", batch, bf16 ? " (bfloat16)" : "",
+                DecodeTokensPerSecond(c, batch, 256, bf16 ? std::optional<at::ScalarType>(at::kBFloat16) : std::nullopt));
     return 0;
   }
   const double weight_bytes = static_cast<double>(params) * sizeof(float);
@@ -290,6 +297,9 @@ int main(int argc, char** argv) {
   std::printf("decode batch 1: %.0f tokens/s (%.3f ms/token); roofline %.0f tokens/s from DRAM "
               "(ratio %.2f), %.0f from a weights-sized buffer (ratio %.2f)\n",
               d1, 1e3 / d1, roofline, d1 / roofline, roofline_cached, d1 / roofline_cached);
+  const double d1_bf16 = DecodeTokensPerSecond(c, 1, 256, at::kBFloat16);
+  std::printf("decode batch 1, --dtype=bfloat16: %.0f tokens/s (%.2fx fp32); roofline %.0f tokens/s from DRAM (ratio %.2f)\n",
+              d1_bf16, d1_bf16 / d1, 2 * roofline, d1_bf16 / (2 * roofline));
   const double d32 = DecodeTokensPerSecond(c, 32, 64);
   std::printf("decode batch 32: %.0f tokens/s; %.1fx batch 1\n", d32, d32 / d1);
 

@@ -492,8 +492,8 @@ int RunInfo(MswaClient& client) {
     std::cout << ToJson(info) << "\n";
     return 0;
   }
-  std::cout << absl::StrFormat("model:        %s (%s) on %s\n", info.model_name(),
-                               info.model_type(), info.device());
+  std::cout << absl::StrFormat("model:        %s (%s) on %s, %s\n", info.model_name(),
+                               info.model_type(), info.device(), info.dtype());
   std::cout << absl::StrFormat("parameters:   %d (%.1f M)\n", info.num_parameters(),
                                static_cast<double>(info.num_parameters()) / 1e6);
   std::cout << absl::StrFormat("tokenizer:    %s, vocab %d, bos %d, eos %d\n", info.tokenizer(),

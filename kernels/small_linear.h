@@ -10,10 +10,19 @@
 
 namespace mswa {
 
+// A bfloat16 weight (its bits): the upper half of an fp32.
+struct Bf16 {
+  uint16_t bits;
+};
+
 // x [rows, in], w [out, in] (row-major, as nn.Linear stores it), y [rows, out] with row stride
 // y_stride. accumulate: y += x W^T, else y = x W^T. Best for rows <= kSmallLinearMaxRows.
 void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64_t out,
                  float* y, int64_t y_stride, bool accumulate);
+// The same with bfloat16 weights (widened exactly, fp32 arithmetic): half the bytes per step,
+// which is what a batch-1 decode is bound by.
+void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
+                 int64_t y_stride, bool accumulate);
 
 // Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
 inline constexpr int64_t kSmallLinearMaxRows = 64;

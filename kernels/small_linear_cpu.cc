@@ -12,17 +12,27 @@
 namespace mswa {
 namespace {
 
+// Weight element types: fp32, and bfloat16 as its bits (widening is a 16-bit shift).
+inline float ToFloat(float x) { return x; }
+inline float ToFloat(Bf16 x) {
+  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
 // Output rows [o_begin, o_end) for every input row, one dot product at a time.
-MSWA_CPU_CLONES
-void Rows(const float* x, int64_t rows, int64_t in, const float* w, int64_t o_begin,
-          int64_t o_end, float* y, int64_t y_stride, bool accumulate) {
+template <typename T>
+__attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, int64_t in,
+                                                const T* w, int64_t o_begin, int64_t o_end,
+                                                float* y, int64_t y_stride, bool accumulate) {
   for (int64_t o = o_begin; o < o_end; ++o) {
-    const float* wr = w + o * in;
+    const T* wr = w + o * in;
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * in;
       float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-      for (int64_t i = 0; i < in; ++i) dot += wr[i] * xr[i];
+      for (int64_t i = 0; i < in; ++i) dot += ToFloat(wr[i]) * xr[i];
       float* yo = y + r * y_stride + o;
       *yo = accumulate ? *yo + dot : dot;
     }
@@ -33,6 +43,16 @@ typedef float V16 __attribute__((vector_size(64)));
 __attribute__((always_inline)) inline V16 Load16(const float* p) {
   V16 v;
   std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+typedef uint16_t U16x16 __attribute__((vector_size(32)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+__attribute__((always_inline)) inline V16 Load16(const Bf16* p) {
+  U16x16 h;
+  std::memcpy(&h, p, sizeof(h));
+  const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
+  V16 v;
+  std::memcpy(&v, &bits, sizeof(v));
   return v;
 }
 
@@ -70,14 +90,15 @@ __attribute__((always_inline)) inline V16 Fold8(const V16& a0, const V16& a1, co
 // accumulators (eight registers with AVX-512) reduced together by Fold8. For the batches of a
 // decode step (up to kSmallLinearMaxRows rows), where BLAS spends more on packing and threading
 // than on the product: 1.5-1.9x OpenBLAS at 32 rows of the default model's shapes.
-MSWA_CPU_CLONES
-void Tiles(const float* x, int64_t rows, int64_t in, const float* w, int64_t o_begin,
-           int64_t o_end, float* y, int64_t y_stride, bool accumulate) {
+template <typename T>
+__attribute__((always_inline)) inline void Tiles(const float* x, int64_t rows, int64_t in,
+                                                 const T* w, int64_t o_begin, int64_t o_end,
+                                                 float* y, int64_t y_stride, bool accumulate) {
   const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 2 * 2;
   const int64_t r_tiles_end = rows / 4 * 4;
   for (int64_t o = o_begin; o < o_tiles_end; o += 2) {
-    const float* w0 = w + o * in;
-    const float* w1 = w0 + in;
+    const T* w0 = w + o * in;
+    const T* w1 = w0 + in;
     for (int64_t r = 0; r < r_tiles_end; r += 4) {
       const float* x0 = x + r * in;
       V16 a00 = {}, a01 = {}, a02 = {}, a03 = {}, a10 = {}, a11 = {}, a12 = {}, a13 = {};
@@ -112,25 +133,46 @@ void Tiles(const float* x, int64_t rows, int64_t in, const float* w, int64_t o_b
   if (o_tiles_end < o_end) Rows(x, rows, in, w, o_tiles_end, o_end, y, y_stride, accumulate);
 }
 
-}  // namespace
+// One chunk of output rows: the tiled kernel when it applies. Each weight type gets its own
+// clones (AVX-512, AVX2 with FMA, baseline).
+MSWA_CPU_CLONES
+void ChunkF32(const float* x, int64_t rows, int64_t in, const float* w, int64_t begin,
+              int64_t end, float* y, int64_t y_stride, bool accumulate) {
+  if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+}
+MSWA_CPU_CLONES
+void ChunkBf16(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t begin,
+               int64_t end, float* y, int64_t y_stride, bool accumulate) {
+  if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+}
 
-void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64_t out,
-                 float* y, int64_t y_stride, bool accumulate) {
-  // Chunks of 64 output rows: enough work per chunk to amortize scheduling, enough chunks to
-  // balance two to a few dozen threads.
+// Chunks of 64 output rows: enough work per chunk to amortize scheduling, enough chunks to
+// balance two to a few dozen threads.
+template <typename T, typename Chunk>
+void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const T* w, int64_t out,
+         float* y, int64_t y_stride, bool accumulate) {
   const int64_t chunk = 64;
   const int64_t chunks = (out + chunk - 1) / chunk;
-  const bool tiled = rows >= 4 && in % 16 == 0;
 #pragma omp parallel for schedule(static) if (out * in * rows > (1 << 15))
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * chunk;
     const int64_t end = begin + chunk < out ? begin + chunk : out;
-    if (tiled) {
-      Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
-    } else {
-      Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
-    }
+    chunk_fn(x, rows, in, w, begin, end, y, y_stride, accumulate);
   }
+}
+
+}  // namespace
+
+void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64_t out,
+                 float* y, int64_t y_stride, bool accumulate) {
+  Run(ChunkF32, x, rows, in, w, out, y, y_stride, accumulate);
+}
+
+void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
+                 int64_t y_stride, bool accumulate) {
+  Run(ChunkBf16, x, rows, in, w, out, y, y_stride, accumulate);
 }
 
 }  // namespace mswa

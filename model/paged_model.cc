@@ -47,6 +47,34 @@ absl::StatusOr<KvDType> ResolveKvDType(ModelDevice device, at::ScalarType weight
   return weights_kv;
 }
 
+absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::ScalarType weights_dtype,
+                                                   std::optional<at::ScalarType> requested) {
+  if (device == ModelDevice::kCpu) {
+    const at::ScalarType t = requested.value_or(weights_dtype == at::kBFloat16 ? at::kBFloat16 : at::kFloat);
+    if (t == at::kHalf) {
+      return absl::InvalidArgumentError(
+          "float16 compute is not supported on the CPU; use --dtype=bfloat16 (same size) or float32");
+    }
+    return t;
+  }
+  if (requested.has_value() && *requested != weights_dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "on cuda the model computes in its checkpoint's type (", c10::toString(weights_dtype),
+        "); use --dtype=auto or convert the checkpoint"));
+  }
+  return weights_dtype;
+}
+
+absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::string& name) {
+  using T = std::optional<at::ScalarType>;
+  if (name == "auto") return T();
+  if (name == "float32") return T(at::kFloat);
+  if (name == "float16") return T(at::kHalf);
+  if (name == "bfloat16") return T(at::kBFloat16);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown type \"", name, "\" (auto, float32, float16 or bfloat16)"));
+}
+
 absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name) {
   if (name == "auto") return std::optional<KvDType>();
   if (name == "float32") return std::optional<KvDType>(KvDType::kF32);
@@ -106,8 +134,8 @@ PagedKvParams PagedModel::StepParams(int64_t num_tokens) const {
 
 namespace {
 
-// fp32 weights, KV pools of options.kv_dtype, on the CPU; the kernels of
-// kernels/paged_attention.h and small_linear.h.
+// fp32 weights (bfloat16 for decode-sized products with options.dtype bfloat16), KV pools of
+// options.kv_dtype, on the CPU; the kernels of kernels/paged_attention.h and small_linear.h.
 class PagedModelCpu final : public PagedModel {
  public:
   static absl::StatusOr<std::unique_ptr<PagedModel>> Create(const ModelConfig& config, ModelWeights weights,
@@ -124,11 +152,12 @@ class PagedModelCpu final : public PagedModel {
 
   // Per layer, transposed to [in, out] so every projection is one plain matrix product:
   // [q; k; v]^T [E, (H + 2 KV) D], o^T [H D, E], [gate; up]^T [E, 2F], down^T [F, E].
-  // The [out, in] originals serve decode-sized batches (kernels/small_linear.h); the fused
-  // q|k|v and gate|up are kept in both layouts.
+  // The [out, in] layouts serve decode-sized batches (kernels/small_linear.h), in the compute
+  // type (fp32 or bfloat16); the transposed ones are fp32 for BLAS.
   std::vector<at::Tensor> w_qkv_t_, w_o_t_, w_gate_up_t_, w_down_t_;
-  std::vector<at::Tensor> w_qkv_, w_gate_up_;
+  std::vector<at::Tensor> w_qkv_, w_gate_up_, w_o_, w_down_;  // [out, in], compute type
   at::Tensor lm_head_t_;  // [E, V]
+  at::Tensor lm_head_;    // [V, E], compute type
   std::vector<double> inv_freq_;  // RoPE frequencies theta^(-2i/D), fp64
   ModelWeights weights_;
   std::vector<at::Tensor> pool_k_, pool_v_;  // per group
@@ -145,8 +174,11 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   std::unique_ptr<PagedModelCpu> m(new PagedModelCpu());
   RETURN_IF_ERROR(m->Init(config, options));
   const size_t groups = m->layout_.groups.size();
-  if (weights.dtype() != at::kFloat) {
-    auto to_float = [](at::Tensor& t) { t = t.to(at::kFloat); };
+  const bool bf16 = options.dtype == at::kBFloat16;
+  if (weights.dtype() != at::kFloat || bf16) {
+    // fp32 for the elementwise work and BLAS; with bfloat16 compute, every weight first takes
+    // its bfloat16 value, so the bf16 matrix-vector path and the fp32 BLAS path agree.
+    auto to_float = [bf16](at::Tensor& t) { t = (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat); };
     to_float(weights.embed);
     to_float(weights.final_norm);
     to_float(weights.lm_head);
@@ -158,17 +190,29 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     }
     if (config.tie_word_embeddings) weights.lm_head = weights.embed;
   }
+  // The [out, in] copies for SmallLinear, in the compute type.
+  const at::ScalarType small = bf16 ? at::kBFloat16 : at::kFloat;
   for (const auto& l : weights.layers) {
-    m->w_qkv_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).contiguous());
-    m->w_gate_up_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).contiguous());
+    m->w_qkv_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).to(small).contiguous());
+    m->w_gate_up_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).to(small).contiguous());
+    m->w_o_.push_back(l.o_proj.to(small).contiguous());
+    m->w_down_.push_back(l.down_proj.to(small).contiguous());
     m->w_qkv_t_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).t().contiguous());
     m->w_o_t_.push_back(l.o_proj.t().contiguous());
     m->w_gate_up_t_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).t().contiguous());
     m->w_down_t_.push_back(l.down_proj.t().contiguous());
   }
   m->lm_head_t_ = weights.lm_head.t().contiguous();
+  m->lm_head_ = weights.lm_head.to(small).contiguous();
   for (int64_t i = 0; i < config.head_dim / 2; ++i) {
     m->inv_freq_.push_back(std::pow(config.rope_theta, -2.0 * static_cast<double>(i) / config.head_dim));
+  }
+  // The projections live on in the layouts above; keep only what Forward reads directly
+  // (embedding, norms).
+  for (auto& l : weights.layers) {
+    for (at::Tensor* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      *t = at::Tensor();
+    }
   }
   m->weights_ = std::move(weights);
 
@@ -233,13 +277,16 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   const at::Tensor* w_t = nullptr;  // [in, out]
   switch (proj) {
     case Proj::kQkv: w = &w_qkv_[layer]; w_t = &w_qkv_t_[layer]; break;
-    case Proj::kO: w = &weights_.layers[layer].o_proj; w_t = &w_o_t_[layer]; break;
+    case Proj::kO: w = &w_o_[layer]; w_t = &w_o_t_[layer]; break;
     case Proj::kGateUp: w = &w_gate_up_[layer]; w_t = &w_gate_up_t_[layer]; break;
-    case Proj::kDown: w = &weights_.layers[layer].down_proj; w_t = &w_down_t_[layer]; break;
-    case Proj::kLmHead: w = &weights_.lm_head; w_t = &lm_head_t_; break;
+    case Proj::kDown: w = &w_down_[layer]; w_t = &w_down_t_[layer]; break;
+    case Proj::kLmHead: w = &lm_head_; w_t = &lm_head_t_; break;
   }
   const int64_t rows = x.size(0);
-  if (rows <= kSmallLinearMaxRows) {
+  if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
+    SmallLinear(x.data_ptr<float>(), rows, x.size(1), static_cast<const Bf16*>(w->data_ptr()),
+                w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
+  } else if (rows <= kSmallLinearMaxRows) {
     SmallLinear(x.data_ptr<float>(), rows, x.size(1), w->data_ptr<float>(), w->size(0),
                 y.data_ptr<float>(), y.size(1), accumulate);
   } else if (accumulate) {

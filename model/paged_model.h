@@ -49,8 +49,19 @@ absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name
 const char* KvDTypeName(KvDType t);  // "float32", "float16", "bfloat16"
 int64_t KvDTypeBytes(KvDType t);
 
+// The type the model computes its matrix products with: `requested` when given, else the
+// checkpoint's (fp16 checkpoints run in fp32 on the CPU). On the CPU, bfloat16 keeps the weights
+// of decode-sized products in bfloat16 (half the bytes each step reads; every weight rounded
+// once at load, so prefill and decode see the same values); float16 is refused there. On CUDA
+// only the checkpoint's type. InvalidArgument otherwise, naming what to use instead.
+absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::ScalarType weights_dtype,
+                                                   std::optional<at::ScalarType> requested);
+// "auto" (nullopt), "float32", "float16" or "bfloat16"; InvalidArgument otherwise.
+absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::string& name);
+
 struct PagedModelOptions {
   ModelDevice device = ModelDevice::kCpu;
+  at::ScalarType dtype = at::kFloat;  // compute type (ResolveComputeDType)
   KvDType kv_dtype = KvDType::kF32;  // the pools' element type (ResolveKvDType)
   int64_t block_size = 16;
   std::vector<int64_t> blocks_per_group;  // pool sizes, one per KvLayout group
@@ -97,6 +108,7 @@ class PagedModel {
 
   const ModelConfig& config() const { return config_; }
   KvDType kv_dtype() const { return options_.kv_dtype; }
+  at::ScalarType dtype() const { return options_.dtype; }
   const KvLayout& layout() const { return layout_; }
   int64_t table_stride() const { return table_stride_; }
   const std::vector<int64_t>& table_offsets() const { return table_offsets_; }

@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   RETURN_IF_ERROR(config.Validate());
   const KvLayout layout = BuildKvLayout(config);
   ASSIGN_OR_RETURN(KvDType kv_dtype, ResolveKvDType(options.device, weights.dtype(), options.kv_cache_dtype));
+  ASSIGN_OR_RETURN(at::ScalarType dtype, ResolveComputeDType(options.device, weights.dtype(), options.dtype));
   ASSIGN_OR_RETURN(std::vector<int64_t> blocks,
                    PlanBlocksPerGroup(layout, config.head_dim, KvDTypeBytes(kv_dtype),
                                       options.block_size,
@@ -118,6 +119,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   PagedModelOptions model_options;
   model_options.device = options.device;
   model_options.kv_dtype = kv_dtype;
+  model_options.dtype = dtype;
   model_options.block_size = options.block_size;
   model_options.blocks_per_group = blocks;
   for (int g = 0; g < kv.num_groups(); ++g) model_options.ring_sizes.push_back(kv.ring_size(g));

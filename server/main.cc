@@ -45,6 +45,9 @@ ABSL_FLAG(int32_t, max_new_tokens, 4096, "Upper limit of a Generate request's ma
 ABSL_FLAG(int32_t, threads, 0, "Compute threads (0: every core)");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, or cuda: weights and KV on the GPU (needs the CUDA kernels and a CUDA LibTorch)");
+ABSL_FLAG(std::string, dtype, "auto",
+          "Type of the matrix products: auto (the checkpoint's; float16 runs as float32 on cpu), "
+          "float32, or bfloat16 (on cpu: half the weight bytes per decode step)");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (float32 on cpu, the weights' type on cuda), float32, "
           "float16 or bfloat16 (half the memory per sequence; keys and values rounded)");
@@ -227,6 +230,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.engine.kv_cache_dtype = *kv_dtype;
+  absl::StatusOr<std::optional<at::ScalarType>> dtype = mswa::ParseComputeDType(absl::GetFlag(FLAGS_dtype));
+  if (!dtype.ok()) {
+    std::fprintf(stderr, "mswa-server: --dtype: %s\n", std::string(dtype.status().message()).c_str());
+    return 2;
+  }
+  config.engine.dtype = *dtype;
   if (absl::Status s = config.Validate(); !s.ok()) {
     std::fprintf(stderr, "mswa-server: %s\n", std::string(s.message()).c_str());
     return 2;

@@ -736,6 +736,9 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
   response->set_max_tokens_per_step(static_cast<int32_t>(o.max_tokens_per_step));
   response->set_max_sequence_length(c.all_windows_finite() ? 0 : o.max_model_len);
   response->set_device(o.device == ModelDevice::kCuda ? "cuda" : "cpu");
+  response->set_dtype(engine_->dtype() == at::kBFloat16 ? "bfloat16"
+                      : engine_->dtype() == at::kHalf   ? "float16"
+                                                        : "float32");
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

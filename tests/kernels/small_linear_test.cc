@@ -5,13 +5,30 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
 namespace mswa {
 namespace {
 
-TEST(SmallLinear, MatchesTheReferenceForEveryShape) {
+// bfloat16 bits of x, rounded to nearest even.
+Bf16 ToBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  return Bf16{static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16)};
+}
+float FromBf16(Bf16 b) {
+  const uint32_t bits = static_cast<uint32_t>(b.bits) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Runs SmallLinear with weights `w` (fp32) or their bfloat16 rounding (`bf16`) against the
+// double-precision product with the weights it was given.
+void CheckEveryShape(bool bf16) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.f, 1.f);
   for (int64_t rows : {1, 3, 4, 5, 8, 13, 32, 64}) {
@@ -21,10 +38,18 @@ TEST(SmallLinear, MatchesTheReferenceForEveryShape) {
           const int64_t stride = out + 3;
           std::vector<float> x(rows * in), w(out * in), y(rows * stride);
           for (float& v : x) v = normal(rng);
-          for (float& v : w) v = normal(rng);
+          std::vector<Bf16> w16(out * in);
+          for (size_t i = 0; i < w.size(); ++i) {
+            w16[i] = ToBf16(normal(rng));
+            w[i] = bf16 ? FromBf16(w16[i]) : normal(rng);
+          }
           for (float& v : y) v = normal(rng);
           const std::vector<float> before = y;
-          SmallLinear(x.data(), rows, in, w.data(), out, y.data(), stride, accumulate);
+          if (bf16) {
+            SmallLinear(x.data(), rows, in, w16.data(), out, y.data(), stride, accumulate);
+          } else {
+            SmallLinear(x.data(), rows, in, w.data(), out, y.data(), stride, accumulate);
+          }
           double worst = 0;
           for (int64_t r = 0; r < rows; ++r) {
             for (int64_t o = 0; o < stride; ++o) {
@@ -38,12 +63,15 @@ TEST(SmallLinear, MatchesTheReferenceForEveryShape) {
             }
           }
           EXPECT_LT(worst, 1e-5 * in) << "rows " << rows << " in " << in << " out " << out
-                                      << (accumulate ? " accumulate" : "");
+                                      << (accumulate ? " accumulate" : "") << (bf16 ? " bf16" : "");
         }
       }
     }
   }
 }
+
+TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(false); }
+TEST(SmallLinear, Bf16WeightsMatchTheReferenceForEveryShape) { CheckEveryShape(true); }
 
 }  // namespace
 }  // namespace mswa

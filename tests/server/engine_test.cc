@@ -507,5 +507,69 @@ TEST(EngineFailure, AFatalFailureAbortsEverythingAndRefusesNewRequests) {
   for (int g = 0; g < engine->kv().num_groups(); ++g) EXPECT_EQ(engine->kv().used_blocks(g), 0);
 }
 
+// bfloat16 compute on the CPU equals fp32 compute with every weight rounded to bfloat16: the
+// decode-sized products read the bf16 copies, prefill the fp32 ones, and both hold the same
+// values. Scoring runs 128-token steps (BLAS) here, generation 1-row steps (SmallLinear).
+TEST(Engine, Bf16ComputeEqualsFp32OnBf16RoundedWeights) {
+  const ModelConfig c = EngineConfig();
+  ModelWeights rounded = RandomModelWeights(c, 29);
+  auto round = [](at::Tensor& t) { t = t.to(at::kBFloat16).to(at::kFloat); };
+  round(rounded.embed);
+  round(rounded.final_norm);
+  round(rounded.lm_head);
+  for (auto& l : rounded.layers) {
+    for (at::Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.post_norm,
+                          &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      round(*t);
+    }
+  }
+  if (c.tie_word_embeddings) rounded.lm_head = rounded.embed;
+  EngineOptions o = SmallOptions();
+  o.max_tokens_per_step = 128;
+  auto want_engine = Engine::Create(c, std::move(rounded), std::make_unique<ByteTokenizer>(), o);
+  ASSERT_TRUE(want_engine.ok()) << want_engine.status();
+  o.dtype = at::kBFloat16;
+  auto bf16 = MakeEngine(c, 29, o);
+  ASSERT_NE(bf16, nullptr);
+  EXPECT_EQ(bf16->dtype(), at::kBFloat16);
+  EXPECT_EQ((*want_engine)->dtype(), at::kFloat);
+
+  std::vector<Collected> got(2), want(2);
+  for (auto [engine, out] : {std::make_pair(bf16.get(), &got), std::make_pair(want_engine->get(), &want)}) {
+    ScoreOptions so;
+    so.per_token_logprobs = true;
+    auto id = engine->SubmitScore(so, -1, [out](EngineEvent e) { (*out)[0].events.push_back(std::move(e)); });
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE(engine->FeedScore(*id, TextTokens(300, 5), 300, true).ok());
+    GenerateOptions g = Greedy(40);
+    ASSERT_TRUE(engine->SubmitGenerate(TextTokens(20, 6), g, [out](EngineEvent e) { (*out)[1].events.push_back(std::move(e)); }).ok());
+    RunUntilIdle(*engine);
+  }
+  std::vector<float> got_lp, want_lp;
+  for (const auto& e : got[0].events) got_lp.insert(got_lp.end(), e.token_logprobs.begin(), e.token_logprobs.end());
+  for (const auto& e : want[0].events) want_lp.insert(want_lp.end(), e.token_logprobs.begin(), e.token_logprobs.end());
+  ASSERT_EQ(got_lp.size(), 300u);
+  ASSERT_EQ(got_lp.size(), want_lp.size());
+  for (size_t i = 0; i < got_lp.size(); ++i) EXPECT_NEAR(got_lp[i], want_lp[i], 1e-4) << i;
+  EXPECT_EQ(got[1].tokens(), want[1].tokens());
+  EXPECT_EQ(got[1].tokens().size(), 40u);
+}
+
+TEST(Engine, ComputeTypeRules) {
+  EXPECT_FALSE(ParseComputeDType("auto")->has_value());
+  EXPECT_EQ(**ParseComputeDType("bfloat16"), at::kBFloat16);
+  EXPECT_EQ(ParseComputeDType("int8").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kFloat, std::nullopt), at::kFloat);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, std::nullopt), at::kBFloat16);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kHalf, std::nullopt), at::kFloat);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kFloat, at::kBFloat16), at::kBFloat16);
+  const auto half = ResolveComputeDType(ModelDevice::kCpu, at::kFloat, at::kHalf);
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.status().message().find("--dtype=bfloat16"), std::string::npos) << half.status();
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCuda, at::kHalf, std::nullopt), at::kHalf);
+  EXPECT_EQ(ResolveComputeDType(ModelDevice::kCuda, at::kHalf, at::kFloat).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace mswa

@@ -388,6 +388,7 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   EXPECT_EQ(info.tokenizer(), "bytes");
   EXPECT_EQ(info.kv_dtype(), "float32");
   EXPECT_EQ(info.device(), "cpu");
+  EXPECT_EQ(info.dtype(), "float32");
   grpc::ClientContext c2;
   v1::TokenizeRequest t;
   t.set_text("hi");
@@ -422,6 +423,14 @@ TEST(ServerLifecycle, HalfPrecisionKvCacheHalvesTheBoundPerSequence) {
   std::ifstream in(log);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("auto, float32, float16 or bfloat16"), std::string::npos) << text;
+
+  // float16 compute on the CPU: the model is refused with what to use instead.
+  const std::string log2 = TempPath("dtype_bad.log");
+  const int rc2 = std::system((kServer + " --model_dir=" + ModelDir() + " --dtype=float16 --listen=127.0.0.1:0 --metrics_listen= > " + log2 + " 2>&1").c_str());
+  EXPECT_TRUE(WIFEXITED(rc2) && WEXITSTATUS(rc2) == 1) << rc2;
+  std::ifstream in2(log2);
+  const std::string text2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text2.find("--dtype=bfloat16"), std::string::npos) << text2;
 }
 
 TEST(ServerLifecycle, QueueFullIsResourceExhausted) {
