@@ -19,17 +19,15 @@
 #endif
 
 #include "kernels/paged_attention.h"
+#include "kernels/vec16.h"
 #include "kernels/window.h"
 
 namespace mswa {
 namespace {
 
 
-// Pool element types: fp32, IEEE half and bfloat16 (the latter two as their bits).
+// IEEE half as its bits (fp32 and Bf16 are the pools' other element types).
 struct F16 {
-  uint16_t bits;
-};
-struct BF16 {
   uint16_t bits;
 };
 
@@ -47,24 +45,6 @@ inline int32_t BlockOf(const PagedKvParams& p, int32_t seq, int32_t group, int64
 
 // Up to 16 query heads share one KV head (GQA) in one work item; larger groups are split.
 constexpr int kMaxGroup = 16;
-
-// 16 floats as one value: one AVX-512 register, two AVX2 or four SSE registers in the
-// target_clones versions (GCC/Clang vector extensions, so one source serves every clone). Head
-// dims that are multiples of 16 keep their accumulators in registers through these.
-// The helpers are always inlined into the clones, so the vector type never crosses a call (GCC's
-// -Wpsabi note about passing it without AVX-512 does not apply; silenced to the kernel's end).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float V16 __attribute__((vector_size(64)));
-__attribute__((always_inline)) inline V16 Load16(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-__attribute__((always_inline)) inline void Store16(float* p, const V16& v) { std::memcpy(p, &v, sizeof(v)); }
-
-typedef uint16_t U16x16 __attribute__((vector_size(32)));
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
 
 // 16 halves to fp32, exactly (subnormals, infinities and NaN included). With F16C (and
 // AVX-512) one instruction per 8 (16); without, integer vector operations that vectorize in
@@ -105,28 +85,11 @@ __attribute__((always_inline)) inline V16 Load16(const F16* p) {
 #endif
 }
 
-__attribute__((always_inline)) inline V16 Load16(const BF16* p) {
-  U16x16 h;
-  std::memcpy(&h, p, sizeof(h));
-  const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
-  V16 f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-inline float ToFloat(float x) { return x; }
 inline float ToFloat(F16 x) {
   _Float16 h;
   std::memcpy(&h, &x.bits, sizeof(h));
   return static_cast<float>(h);
 }
-inline float ToFloat(BF16 x) {
-  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
 // fp32 to the pool's type, rounding to nearest even (as CUDA's __float2half_rn and
 // __float2bfloat16_rn do); NaN stays NaN.
 inline void FromFloat(float x, float* out) { *out = x; }
@@ -134,7 +97,7 @@ inline void FromFloat(float x, F16* out) {
   const _Float16 h = static_cast<_Float16>(x);
   std::memcpy(&out->bits, &h, sizeof(h));
 }
-inline void FromFloat(float x, BF16* out) {
+inline void FromFloat(float x, Bf16* out) {
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof(bits));
   out->bits = std::isnan(x) ? static_cast<uint16_t>((bits >> 16) | 0x40u)
@@ -312,8 +275,6 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
     for (int64_t d = 0; d < D; ++d) o[d] = st.acc[h][d] * inv;
   }
 }
-
-#pragma GCC diagnostic pop
 
 using AttendFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
                          const float*, int64_t, int, float, float*, int64_t);

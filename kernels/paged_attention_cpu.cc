@@ -10,7 +10,7 @@ namespace {
 // fp32 and bf16 pools, and fp16 where the CPU lacks F16C: one version per ISA level each.
 MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF32, float)
 MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF16Portable, F16)
-MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendBF16, BF16)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendBF16, Bf16)
 
 // fp16 pools: the F16C/AVX-512 conversions when the CPU has them (built with -march per level).
 AttendFn PickF16Kernel() {
@@ -58,7 +58,7 @@ void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int
   switch (p.kv_dtype) {
     case KvDType::kF32: return WriteKvCache<float>(p, k, v, row_stride);
     case KvDType::kF16: return WriteKvCache<F16>(p, k, v, row_stride);
-    case KvDType::kBF16: return WriteKvCache<BF16>(p, k, v, row_stride);
+    case KvDType::kBF16: return WriteKvCache<Bf16>(p, k, v, row_stride);
   }
 }
 

@@ -8,12 +8,9 @@
 
 #include <cstdint>
 
-namespace mswa {
+#include "kernels/bf16.h"
 
-// A bfloat16 weight (its bits): the upper half of an fp32.
-struct Bf16 {
-  uint16_t bits;
-};
+namespace mswa {
 
 // x [rows, in], w [out, in] (row-major, as nn.Linear stores it), y [rows, out] with row stride
 // y_stride. accumulate: y += x W^T, else y = x W^T. Best for rows <= kSmallLinearMaxRows.

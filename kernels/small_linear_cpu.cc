@@ -4,22 +4,10 @@
 #include <cstring>
 
 #include "kernels/cpu_clones.h"
-
-// The vector helpers below are always inlined into the clones, so their 64-byte vectors never
-// cross a call: GCC's -Wpsabi note (reported at the end of the unit) does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/vec16.h"
 
 namespace mswa {
 namespace {
-
-// Weight element types: fp32, and bfloat16 as its bits (widening is a 16-bit shift).
-inline float ToFloat(float x) { return x; }
-inline float ToFloat(Bf16 x) {
-  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
 
 // Output rows [o_begin, o_end) for every input row, one dot product at a time.
 template <typename T>
@@ -37,23 +25,6 @@ __attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, in
       *yo = accumulate ? *yo + dot : dot;
     }
   }
-}
-
-typedef float V16 __attribute__((vector_size(64)));
-__attribute__((always_inline)) inline V16 Load16(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-typedef uint16_t U16x16 __attribute__((vector_size(32)));
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
-__attribute__((always_inline)) inline V16 Load16(const Bf16* p) {
-  U16x16 h;
-  std::memcpy(&h, p, sizeof(h));
-  const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
-  V16 v;
-  std::memcpy(&v, &bits, sizeof(v));
-  return v;
 }
 
 typedef int32_t I16 __attribute__((vector_size(64)));

@@ -14,9 +14,6 @@
 namespace mswa {
 namespace {
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 uint32_t Bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, sizeof(b));
@@ -57,7 +54,7 @@ TEST(HalfLoads, Bf16ConvertsEveryPatternExactly) {
 #if defined(__F16C__)
   if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2 here";
 #endif
-  EXPECT_EQ(CountMismatches<BF16>([](uint16_t b) {
+  EXPECT_EQ(CountMismatches<Bf16>([](uint16_t b) {
               const uint32_t bits = static_cast<uint32_t>(b) << 16;
               float f;
               std::memcpy(&f, &bits, sizeof(f));
@@ -65,8 +62,6 @@ TEST(HalfLoads, Bf16ConvertsEveryPatternExactly) {
             }),
             0);
 }
-
-#pragma GCC diagnostic pop
 
 }  // namespace
 }  // namespace mswa

@@ -400,6 +400,20 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   EXPECT_EQ(tr.tokens(1), "h");
 }
 
+// Runs mswa-server on the test model with `flags` until it exits (for flags it refuses):
+// its exit code (-1 if it did not exit normally) and everything it printed.
+struct ServerExit {
+  int code;
+  std::string output;
+};
+ServerExit RunServerToExit(const std::string& flags, const std::string& log_name) {
+  const std::string log = TempPath(log_name);
+  const int rc = std::system((kServer + " --model_dir=" + ModelDir() + " " + flags + " > " + log + " 2>&1").c_str());
+  std::ifstream in(log);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1,
+          std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+}
+
 TEST(ServerLifecycle, HalfPrecisionKvCacheHalvesTheBoundPerSequence) {
   const std::vector<std::string> flags = {"--model_dir=" + ModelDir(), "--kv_cache_bytes=33554432"};
   std::vector<std::string> bf16_flags = flags;
@@ -417,20 +431,14 @@ TEST(ServerLifecycle, HalfPrecisionKvCacheHalvesTheBoundPerSequence) {
   EXPECT_FALSE(out.empty());
 
   // A type the server does not know: exit 2 with the choices, before listening.
-  const std::string log = TempPath("kv_bad.log");
-  const int rc = std::system((kServer + " --model_dir=" + ModelDir() + " --kv_cache_dtype=fp8 > " + log + " 2>&1").c_str());
-  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
-  std::ifstream in(log);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("auto, float32, float16 or bfloat16"), std::string::npos) << text;
+  const ServerExit bad_kv = RunServerToExit("--kv_cache_dtype=fp8", "kv_bad.log");
+  EXPECT_EQ(bad_kv.code, 2);
+  EXPECT_NE(bad_kv.output.find("auto, float32, float16 or bfloat16"), std::string::npos) << bad_kv.output;
 
   // float16 compute on the CPU: the model is refused with what to use instead.
-  const std::string log2 = TempPath("dtype_bad.log");
-  const int rc2 = std::system((kServer + " --model_dir=" + ModelDir() + " --dtype=float16 --listen=127.0.0.1:0 --metrics_listen= > " + log2 + " 2>&1").c_str());
-  EXPECT_TRUE(WIFEXITED(rc2) && WEXITSTATUS(rc2) == 1) << rc2;
-  std::ifstream in2(log2);
-  const std::string text2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text2.find("--dtype=bfloat16"), std::string::npos) << text2;
+  const ServerExit bad_dtype = RunServerToExit("--dtype=float16 --listen=127.0.0.1:0 --metrics_listen=", "dtype_bad.log");
+  EXPECT_EQ(bad_dtype.code, 1);
+  EXPECT_NE(bad_dtype.output.find("--dtype=bfloat16"), std::string::npos) << bad_dtype.output;
 }
 
 TEST(ServerLifecycle, QueueFullIsResourceExhausted) {
