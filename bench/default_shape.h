@@ -3,8 +3,8 @@
 // w = 128. The benchmarks measure models of this shape with random weights.
 #pragma once
 
-#include "model/config.h"
-#include "model/window_schedule.h"
+#include "model/format/config.h"
+#include "model/format/window_schedule.h"
 
 namespace mswa {
 

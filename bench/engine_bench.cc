@@ -25,8 +25,8 @@
 #include "bench/default_shape.h"
 #include "kernels/paged_attention.h"
 #include "kernels/small_linear.h"
-#include "model/byte_tokenizer.h"
-#include "model/kv_layout.h"
+#include "model/tokenizer/byte_tokenizer.h"
+#include "model/runtime/kv_layout.h"
 #include "server/engine.h"
 
 namespace mswa {

@@ -3,7 +3,7 @@
 //   build/bench/reference_forward_bench
 #include <benchmark/benchmark.h>
 
-#include "model/reference_forward.h"
+#include "model/runtime/reference_forward.h"
 #include "bench/default_shape.h"
 
 namespace mswa {

@@ -7,7 +7,7 @@
 // A KV head of a layer is (group, group_head): the KvHeadDesc array maps the layer's KV heads to
 // their pool rows, so one call covers every head group of the layer, whatever its window.
 //
-// Block tables are rings (see model/kv_cache_manager.h): for sequence s and group g, the block
+// Block tables are rings (see model/runtime/kv_cache_manager.h): for sequence s and group g, the block
 // holding absolute position p is
 //     block_tables[s * table_stride + table_offsets[g] + (p / block_size) % ring_sizes[g]]
 // Only blocks with a token inside some window are valid; the kernels never touch others (tests

@@ -10,10 +10,10 @@
 #include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
-#include "model/sampler.h"
+#include "model/runtime/sampler.h"
 #include "model/status_macros.h"
-#include "model/stop_matcher.h"
-#include "model/streaming_detokenizer.h"
+#include "model/runtime/stop_matcher.h"
+#include "model/tokenizer/streaming_detokenizer.h"
 
 namespace mswa {
 

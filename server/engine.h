@@ -26,11 +26,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "model/config.h"
-#include "model/kv_cache_manager.h"
-#include "model/paged_model.h"
-#include "model/tokenizer.h"
-#include "model/weights.h"
+#include "model/format/config.h"
+#include "model/runtime/kv_cache_manager.h"
+#include "model/runtime/paged_model.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/format/weights.h"
 #include "server/request.h"
 
 namespace mswa {

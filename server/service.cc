@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "model/kv_layout.h"
+#include "model/runtime/kv_layout.h"
 #include "server/status_util.h"
 
 namespace mswa {

@@ -16,13 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "model/config.h"
-#include "model/kv_layout.h"
-#include "model/reference_forward.h"
+#include "model/format/config.h"
+#include "model/runtime/kv_layout.h"
+#include "model/runtime/reference_forward.h"
 #include "model/status_macros.h"
-#include "model/tokenizer.h"
-#include "model/weights.h"
-#include "model/window_schedule.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/format/weights.h"
+#include "model/format/window_schedule.h"
 
 namespace mswa {
 namespace {

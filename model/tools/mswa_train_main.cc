@@ -22,8 +22,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
-#include "model/trainer.h"
-#include "model/window_schedule.h"
+#include "model/train/trainer.h"
+#include "model/format/window_schedule.h"
 
 ABSL_FLAG(std::string, out, "", "Model directory to write (and resume from when it has a checkpoint)");
 ABSL_FLAG(std::vector<std::string>, train, {}, "Training text files, comma-separated");

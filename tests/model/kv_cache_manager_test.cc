@@ -1,4 +1,4 @@
-#include "model/kv_cache_manager.h"
+#include "model/runtime/kv_cache_manager.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "model/reference_forward.h"
+#include "model/runtime/reference_forward.h"
 
 #include <gtest/gtest.h>
 

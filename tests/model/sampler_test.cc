@@ -1,4 +1,4 @@
-#include "model/sampler.h"
+#include "model/runtime/sampler.h"
 
 #include <gtest/gtest.h>
 

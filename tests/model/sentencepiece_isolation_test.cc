@@ -6,8 +6,8 @@
 #include <fstream>
 #include <string>
 
-#include "model/reference_forward.h"
-#include "model/tokenizer.h"
+#include "model/runtime/reference_forward.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tests/model/test_models.h"
 
 namespace mswa {

@@ -1,4 +1,4 @@
-#include "model/stop_matcher.h"
+#include "model/runtime/stop_matcher.h"
 
 #include <gtest/gtest.h>
 

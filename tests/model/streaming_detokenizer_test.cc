@@ -1,4 +1,4 @@
-#include "model/streaming_detokenizer.h"
+#include "model/tokenizer/streaming_detokenizer.h"
 
 #include <cstdint>
 #include <random>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "model/byte_tokenizer.h"
+#include "model/tokenizer/byte_tokenizer.h"
 
 namespace mswa {
 namespace {

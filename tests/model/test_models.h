@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "model/config.h"
+#include "model/format/config.h"
 
 namespace mswa::testing {
 

@@ -1,4 +1,4 @@
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 #include <unistd.h>
 
@@ -11,9 +11,9 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "model/byte_tokenizer.h"
-#include "model/sentencepiece_tokenizer.h"
-#include "model/streaming_detokenizer.h"
+#include "model/tokenizer/byte_tokenizer.h"
+#include "model/tokenizer/sentencepiece_tokenizer.h"
+#include "model/tokenizer/streaming_detokenizer.h"
 
 // Debian's sentencepiece headers declare `namespace absl { using std::string_view; }`, which
 // collides with Debian Abseil's absl::string_view class; see sentencepiece_tokenizer.cc.

@@ -1,4 +1,4 @@
-#include "model/trainer.h"
+#include "model/train/trainer.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "model/reference_forward.h"
+#include "model/runtime/reference_forward.h"
 #include "server/model_loader.h"
 #include "tests/model/test_models.h"
 

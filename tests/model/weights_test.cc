@@ -1,10 +1,10 @@
-#include "model/weights.h"
+#include "model/format/weights.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "model/safetensors.h"
+#include "model/format/safetensors.h"
 #include "tests/model/test_models.h"
 
 namespace mswa {

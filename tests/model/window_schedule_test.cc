@@ -1,4 +1,4 @@
-#include "model/window_schedule.h"
+#include "model/format/window_schedule.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "model/byte_tokenizer.h"
+#include "model/tokenizer/byte_tokenizer.h"
 #include "server/engine.h"
 #include "tests/model/test_models.h"
 

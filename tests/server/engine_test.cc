@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "model/byte_tokenizer.h"
-#include "model/reference_forward.h"
+#include "model/tokenizer/byte_tokenizer.h"
+#include "model/runtime/reference_forward.h"
 #include "tests/model/test_models.h"
 
 namespace mswa {

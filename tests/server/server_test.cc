@@ -17,7 +17,7 @@
 
 #include "client/client.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
-#include "model/weights.h"
+#include "model/format/weights.h"
 #include "server/model_loader.h"
 #include "tests/model/test_models.h"
 #include "tests/server/server_process.h"

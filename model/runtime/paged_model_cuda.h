@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "model/paged_model.h"
+#include "model/runtime/paged_model.h"
 
 namespace mswa {
 

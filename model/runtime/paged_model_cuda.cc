@@ -1,4 +1,4 @@
-#include "model/paged_model_cuda.h"
+#include "model/runtime/paged_model_cuda.h"
 
 #include <ATen/ATen.h>
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "model/rope.h"
+#include "model/runtime/rope.h"
 #include "model/status_macros.h"
 #if defined(MSWA_WITH_CUDA)
 #include "kernels/cuda/device.h"

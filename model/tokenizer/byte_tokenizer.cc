@@ -1,4 +1,4 @@
-#include "model/byte_tokenizer.h"
+#include "model/tokenizer/byte_tokenizer.h"
 
 namespace mswa {
 

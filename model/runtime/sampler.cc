@@ -1,4 +1,4 @@
-#include "model/sampler.h"
+#include "model/runtime/sampler.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "model/sentencepiece_tokenizer.h"
+#include "model/tokenizer/sentencepiece_tokenizer.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
-#include "model/sentencepiece_shim.h"
+#include "model/tokenizer/sentencepiece_shim.h"
 
 namespace mswa {
 namespace {

@@ -2,7 +2,7 @@
 // which sequence. Pure integers (block ids), no tensors: the engine owns the storage and the
 // kernels read the block tables this class maintains (kernels/paged_attention.h).
 //
-// Per window group g (model/kv_layout.h; window W_g, 0 = unbounded) there is one pool of block
+// Per window group g (model/runtime/kv_layout.h; window W_g, 0 = unbounded) there is one pool of block
 // ids 0 .. total_blocks(g) - 1, each block holding `block_size` (B) consecutive positions. A
 // sequence has, per group, a RING block table of ring_size(g) int32 entries (-1 = no block):
 // logical block b (positions [b*B, (b+1)*B)) lives in slot b % ring_size(g).
@@ -43,7 +43,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/kv_layout.h"
+#include "model/runtime/kv_layout.h"
 
 namespace mswa {
 

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/config.h"
+#include "model/format/config.h"
 
 namespace mswa {
 

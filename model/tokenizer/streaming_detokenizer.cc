@@ -1,4 +1,4 @@
-#include "model/streaming_detokenizer.h"
+#include "model/tokenizer/streaming_detokenizer.h"
 
 #include <algorithm>
 

@@ -1,11 +1,11 @@
-#include "model/reference_forward.h"
+#include "model/runtime/reference_forward.h"
 
 #include <cmath>
 #include <limits>
 #include <map>
 
 #include "kernels/window.h"
-#include "model/rope.h"
+#include "model/runtime/rope.h"
 
 namespace mswa {
 

@@ -18,8 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/config.h"
-#include "model/safetensors.h"
+#include "model/format/config.h"
+#include "model/format/safetensors.h"
 
 namespace mswa {
 

@@ -1,4 +1,4 @@
-#include "model/trainer.h"
+#include "model/train/trainer.h"
 
 #include <torch/torch.h>
 
@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/window.h"
-#include "model/rope.h"
+#include "model/runtime/rope.h"
 #include "model/status_macros.h"
 
 namespace mswa {

@@ -1,4 +1,4 @@
-#include "model/kv_layout.h"
+#include "model/runtime/kv_layout.h"
 
 #include <algorithm>
 #include <map>

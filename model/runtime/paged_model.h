@@ -12,7 +12,7 @@
 //
 // Two implementations behind one interface: the CPU one (fp32 weights; fp32, fp16 or bf16 KV;
 // the CPU kernels)
-// and the CUDA one (model/paged_model_cuda.cc: weights and KV pools on the GPU in the weights'
+// and the CUDA one (model/runtime/paged_model_cuda.cc: weights and KV pools on the GPU in the weights'
 // dtype, LibTorch for the matrix products, kernels/cuda for cache writes and attention), which
 // needs a CUDA-enabled LibTorch at run time and the CUDA kernels at build time.
 #pragma once
@@ -27,9 +27,9 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/paged_attention.h"
-#include "model/config.h"
-#include "model/kv_layout.h"
-#include "model/weights.h"
+#include "model/format/config.h"
+#include "model/runtime/kv_layout.h"
+#include "model/format/weights.h"
 
 namespace mswa {
 

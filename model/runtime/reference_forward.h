@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/config.h"
-#include "model/weights.h"
+#include "model/format/config.h"
+#include "model/format/weights.h"
 
 namespace mswa {
 

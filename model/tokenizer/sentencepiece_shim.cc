@@ -1,6 +1,6 @@
 // libmswa_spm.so: see sentencepiece_shim.h for why this exists. Compiled with hidden visibility;
 // only mswa_spm_api is exported.
-#include "model/sentencepiece_shim.h"
+#include "model/tokenizer/sentencepiece_shim.h"
 
 #include <sentencepiece_processor.h>
 

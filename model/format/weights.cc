@@ -1,4 +1,4 @@
-#include "model/weights.h"
+#include "model/format/weights.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-#include "model/paged_model.h"
+#include "model/runtime/paged_model.h"
 
 #include "kernels/small_linear.h"
 
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "model/paged_model_cuda.h"
+#include "model/runtime/paged_model_cuda.h"
 #include "model/status_macros.h"
 
 namespace mswa {

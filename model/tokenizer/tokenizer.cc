@@ -1,8 +1,8 @@
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 #include "absl/status/status.h"
-#include "model/byte_tokenizer.h"
-#include "model/sentencepiece_tokenizer.h"
+#include "model/tokenizer/byte_tokenizer.h"
+#include "model/tokenizer/sentencepiece_tokenizer.h"
 
 namespace mswa {
 
