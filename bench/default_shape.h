@@ -19,7 +19,7 @@ inline ModelConfig DefaultShapeConfig() {
   c.head_dim = 32;
   c.tie_word_embeddings = true;
   c.bos_token_id = 256;
-  c.eos_token_id = 257;
+  c.eos_token_ids = {257};
   c.tokenizer.type = TokenizerSpec::Type::kBytes;
   WindowScheduleOptions o;
   o.base_window = 128;

@@ -187,6 +187,12 @@ inline float FoldScores(OnlineSoftmax& st, int h, int64_t lo, int64_t hi) {
   return correction;
 }
 
+// s = cap * tanh(s / cap) for the scores of keys [lo, hi) (attention-logit soft-capping).
+inline void SoftCapScores(OnlineSoftmax& st, int64_t lo, int64_t hi, float cap) {
+  const float inv = 1.f / cap;
+  for (int64_t j = lo; j < hi; ++j) st.s[j] = cap * std::tanh(st.s[j] * inv);
+}
+
 // Attention of `nq` query heads (rows q[0..nq) of `head_dim`, stride `q_stride`) that share one
 // KV head, over keys [first, last] of one sequence, from pools of element type T. Online
 // softmax in fp32: per block of keys, scores -> running max -> rescale the accumulator ->
@@ -233,6 +239,7 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
           for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
           st.s[j] = Sum16(dot) * scale;
         }
+        if (p.softcap > 0.f) SoftCapScores(st, lo, hi, p.softcap);
         const float correction = FoldScores(st, h, lo, hi);
         // Four independent accumulators per 16 dims hide the add latency of the chain over keys.
         for (int64_t d = 0; d < D; d += 16) {
@@ -256,6 +263,7 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
           for (int64_t d = 0; d < D; ++d) dot += qh[d] * ToFloat(kj[d]);
           st.s[j] = dot * scale;
         }
+        if (p.softcap > 0.f) SoftCapScores(st, lo, hi, p.softcap);
         const float correction = FoldScores(st, h, lo, hi);
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) a[d] *= correction;

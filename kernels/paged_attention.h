@@ -55,6 +55,9 @@ struct PagedKvParams {
   const KvPoolView* pools = nullptr;       // [num_groups]
   int32_t num_groups = 0;
   KvDType kv_dtype = KvDType::kF32;
+  // Attention-logit soft-capping (Gemma 2): each scaled score s becomes softcap * tanh(s /
+  // softcap) before the softmax. 0 = none. The CPU kernels only; CUDA models refuse it at load.
+  float softcap = 0.f;
 };
 
 // The CPU kernels below: every pointer is host memory; the pools may be of any KvDType.
@@ -64,7 +67,7 @@ struct PagedKvParams {
 // be allocated. Tokens of one sequence may be in any order.
 void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride);
 
-// out[t, h, :] = sum_p softmax_p(scale * q[t, h, :] . K[p]) V[p] over the keys p in the window of
+// out[t, h, :] = sum_p softmax_p(cap(scale * q[t, h, :] . K[p])) V[p] (cap: p.softcap) over the keys p in the window of
 // query head h (KV head h / (num_q_heads / num_kv_heads)) at position positions[t], for
 // q[t * q_row_stride + h * D + d] (q may point into a fused QKV row) and out
 // [num_tokens, num_q_heads, head_dim] contiguous. The keys of every position <= positions[t] that

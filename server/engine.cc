@@ -541,7 +541,7 @@ void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* 
   const int32_t token = sample.token;
   ++r.generated;
   r.tokens.push_back(token);
-  const bool eos = !r.gen.ignore_eos && token == model_->config().eos_token_id;
+  const bool eos = !r.gen.ignore_eos && model_->config().is_eos(token);
   EngineEvent e;
   e.request_id = r.id;
   e.token_ids.push_back(token);

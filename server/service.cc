@@ -706,12 +706,19 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
   response->set_num_key_value_heads(c.num_key_value_heads);
   response->set_head_dim(c.head_dim);
   response->set_num_parameters(engine_->num_parameters());
-  response->set_tokenizer(c.tokenizer.type == TokenizerSpec::Type::kBytes ? "bytes" : "sentencepiece");
+  response->set_tokenizer(engine_->tokenizer().kind());
   response->set_bos_token_id(static_cast<int32_t>(c.bos_token_id));
-  response->set_eos_token_id(static_cast<int32_t>(c.eos_token_id));
+  response->set_eos_token_id(static_cast<int32_t>(c.first_eos()));
+  for (int64_t id : c.eos_token_ids) response->add_eos_token_ids(static_cast<int32_t>(id));
   for (const auto& layer : c.attention_windows) {
     auto* lw = response->add_attention_windows();
     for (int64_t w : layer) lw->add_windows(w);
+  }
+  if (c.windows_overridden()) {
+    for (const auto& layer : c.native_windows) {
+      auto* lw = response->add_native_windows();
+      for (int64_t w : layer) lw->add_windows(w);
+    }
   }
   response->set_kv_block_size(o.block_size);
   response->set_kv_dtype(KvDTypeName(engine_->kv_dtype()));

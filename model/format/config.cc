@@ -7,60 +7,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/format/families/family.h"
+#include "model/format/json_fields.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace mswa {
 namespace {
-
-using json = nlohmann::json;
-
-absl::Status FieldError(const std::string& source, const std::string& field,
-                        const std::string& problem) {
-  return absl::InvalidArgumentError(absl::StrCat(source, ": \"", field, "\" ", problem));
-}
-
-const char* JsonTypeName(const json& v) { return v.type_name(); }
-
-// Reads an integer field. `required` false returns `fallback` when the key is absent or null.
-absl::StatusOr<int64_t> GetInt(const json& obj, const std::string& key, const std::string& source,
-                               bool required, int64_t fallback = 0) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (required) return FieldError(source, key, "is missing");
-    return fallback;
-  }
-  if (it->is_number_integer()) return it->get<int64_t>();
-  // JSON writers sometimes emit 256.0 for integers: accept exact integral floats.
-  if (it->is_number_float()) {
-    double d = it->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
-  }
-  return FieldError(source, key, absl::StrCat("must be an integer, got ", JsonTypeName(*it)));
-}
-
-absl::StatusOr<double> GetDouble(const json& obj, const std::string& key,
-                                 const std::string& source, bool required, double fallback) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (required) return FieldError(source, key, "is missing");
-    return fallback;
-  }
-  if (!it->is_number()) {
-    return FieldError(source, key, absl::StrCat("must be a number, got ", JsonTypeName(*it)));
-  }
-  return it->get<double>();
-}
-
-absl::StatusOr<bool> GetBool(const json& obj, const std::string& key, const std::string& source,
-                             bool fallback) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) {
-    return FieldError(source, key, absl::StrCat("must be true or false, got ", JsonTypeName(*it)));
-  }
-  return it->get<bool>();
-}
 
 absl::StatusOr<TokenizerSpec> ParseTokenizer(const json& v, const std::string& source) {
   if (!v.is_object()) return FieldError(source, "tokenizer", "must be an object");
@@ -86,12 +39,64 @@ absl::StatusOr<TokenizerSpec> ParseTokenizer(const json& v, const std::string& s
   return spec;
 }
 
+absl::StatusOr<std::vector<std::vector<int64_t>>> ParseWindows(const json& windows,
+                                                              const std::string& source) {
+  if (!windows.is_array()) {
+    return FieldError(source, "attention_windows",
+                      "must be a list (one list of windows per layer)");
+  }
+  std::vector<std::vector<int64_t>> out;
+  for (size_t l = 0; l < windows.size(); ++l) {
+    const json& row = windows[l];
+    if (!row.is_array()) {
+      return FieldError(source, absl::StrCat("attention_windows[", l, "]"),
+                        "must be a list of one window per query head");
+    }
+    std::vector<int64_t> ws;
+    for (size_t h = 0; h < row.size(); ++h) {
+      if (!row[h].is_number_integer()) {
+        return FieldError(source, absl::StrCat("attention_windows[", l, "][", h, "]"),
+                          absl::StrCat("must be an integer, got ", row[h].type_name()));
+      }
+      ws.push_back(row[h].get<int64_t>());
+    }
+    out.push_back(std::move(ws));
+  }
+  return out;
+}
+
 bool FileExists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 }  // namespace
+
+bool ModelConfig::is_eos(int64_t id) const {
+  return std::find(eos_token_ids.begin(), eos_token_ids.end(), id) != eos_token_ids.end();
+}
+
+RopeSpec ModelConfig::rope(int64_t layer) const {
+  if (arch.ropes.empty()) {
+    RopeSpec r;
+    r.theta = rope_theta;
+    r.rotary_dim = head_dim;
+    return r;
+  }
+  return arch.ropes[arch.layer_rope.empty() ? 0 : arch.layer_rope[layer]];
+}
+
+bool ModelConfig::windows_overridden() const {
+  return !native_windows.empty() && native_windows != attention_windows;
+}
 
 bool ModelConfig::all_windows_finite() const {
   for (const auto& layer : attention_windows) {
@@ -141,11 +146,26 @@ absl::Status ModelConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("\"rope_theta\" must be > 1, got ", rope_theta));
   }
-  for (const auto& [field, id] : {std::pair<const char*, int64_t>{"bos_token_id", bos_token_id},
-                                  {"eos_token_id", eos_token_id}}) {
-    if (id < -1 || id >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be in [0, vocab_size=",
-                                                     vocab_size, ") or -1, got ", id));
+  if (bos_token_id < -1 || bos_token_id >= vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"bos_token_id\" must be in [0, vocab_size=", vocab_size, ") or -1, got ", bos_token_id));
+  }
+  for (int64_t id : eos_token_ids) {
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"eos_token_id\" must be in [0, vocab_size=", vocab_size, "), got ", id));
+    }
+  }
+  if (!arch.layer_rope.empty() &&
+      static_cast<int64_t>(arch.layer_rope.size()) != num_hidden_layers) {
+    return absl::InvalidArgumentError("one RoPE type per layer is required");
+  }
+  for (int64_t l = 0; l < num_hidden_layers; ++l) {
+    const RopeSpec r = rope(l);
+    if (r.rotary_dim < 2 || r.rotary_dim > head_dim || r.rotary_dim % 2 != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer ", l, " rotates ", r.rotary_dim, " dims of head_dim ", head_dim,
+          "; must be even and at most head_dim"));
     }
   }
   if (static_cast<int64_t>(attention_windows.size()) != num_hidden_layers) {
@@ -185,68 +205,25 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
   if (!root.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": must be a JSON object"));
   }
-  ModelConfig c;
   auto type_it = root.find("model_type");
   if (type_it == root.end() || !type_it->is_string()) {
-    return FieldError(source, "model_type", "is missing (\"mswa\", \"llama\" or \"mistral\")");
-  }
-  c.model_type = type_it->get<std::string>();
-  const bool is_mswa = c.model_type == "mswa";
-  if (!is_mswa && c.model_type != "llama" && c.model_type != "mistral") {
     return FieldError(source, "model_type",
-                      absl::StrCat("is \"", c.model_type,
-                                   "\"; supported: \"mswa\", \"llama\", \"mistral\""));
+                      absl::StrCat("is missing (supported: ", SupportedFamilies(), ")"));
   }
-  ASSIGN_OR_RETURN(c.vocab_size, GetInt(root, "vocab_size", source, true));
-  ASSIGN_OR_RETURN(c.hidden_size, GetInt(root, "hidden_size", source, true));
-  ASSIGN_OR_RETURN(c.intermediate_size, GetInt(root, "intermediate_size", source, true));
-  ASSIGN_OR_RETURN(c.num_hidden_layers, GetInt(root, "num_hidden_layers", source, true));
-  ASSIGN_OR_RETURN(c.num_attention_heads, GetInt(root, "num_attention_heads", source, true));
-  ASSIGN_OR_RETURN(c.num_key_value_heads,
-                   GetInt(root, "num_key_value_heads", source, is_mswa, c.num_attention_heads));
-  const int64_t default_head_dim =
-      c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
-  ASSIGN_OR_RETURN(c.head_dim, GetInt(root, "head_dim", source, is_mswa, default_head_dim));
-  ASSIGN_OR_RETURN(c.rms_norm_eps, GetDouble(root, "rms_norm_eps", source, is_mswa, 1e-6));
-  ASSIGN_OR_RETURN(c.rope_theta, GetDouble(root, "rope_theta", source, is_mswa, 10000.0));
-  ASSIGN_OR_RETURN(c.tie_word_embeddings, GetBool(root, "tie_word_embeddings", source, false));
-  ASSIGN_OR_RETURN(c.bos_token_id, GetInt(root, "bos_token_id", source, is_mswa, -1));
-  ASSIGN_OR_RETURN(c.eos_token_id, GetInt(root, "eos_token_id", source, is_mswa, -1));
-  if (auto it = root.find("torch_dtype"); it != root.end() && it->is_string()) {
-    c.torch_dtype = it->get<std::string>();
+  ModelConfig c;
+  c.model_type = type_it->get<std::string>();
+  const Family* family = FindFamily(c.model_type);
+  if (family == nullptr) {
+    return FieldError(source, "model_type",
+                      absl::StrCat("is \"", c.model_type, "\"; supported: ", SupportedFamilies()));
   }
+  c.arch.family = c.model_type;
+  RETURN_IF_ERROR(family->map(root, source, c));
 
+  // Explicit windows (the mswa format, or a schedule applied to a pretrained model).
   auto windows = root.find("attention_windows");
   if (windows != root.end() && !windows->is_null()) {
-    if (!windows->is_array()) {
-      return FieldError(source, "attention_windows",
-                        "must be a list (one list of windows per layer)");
-    }
-    for (size_t l = 0; l < windows->size(); ++l) {
-      const json& row = (*windows)[l];
-      if (!row.is_array()) {
-        return FieldError(source, absl::StrCat("attention_windows[", l, "]"),
-                          "must be a list of one window per query head");
-      }
-      std::vector<int64_t> ws;
-      for (size_t h = 0; h < row.size(); ++h) {
-        if (!row[h].is_number_integer()) {
-          return FieldError(source, absl::StrCat("attention_windows[", l, "][", h, "]"),
-                            absl::StrCat("must be an integer, got ", JsonTypeName(row[h])));
-        }
-        ws.push_back(row[h].get<int64_t>());
-      }
-      c.attention_windows.push_back(std::move(ws));
-    }
-  } else if (is_mswa) {
-    return FieldError(source, "attention_windows",
-                      "is missing (one list per layer of one window per query head)");
-  } else {
-    ASSIGN_OR_RETURN(int64_t sliding, GetInt(root, "sliding_window", source, false, 0));
-    if (sliding < 0) return FieldError(source, "sliding_window", "must be >= 0 or null");
-    c.attention_windows.assign(std::max<int64_t>(c.num_hidden_layers, 0),
-                               std::vector<int64_t>(std::max<int64_t>(c.num_attention_heads, 0),
-                                                    sliding));
+    ASSIGN_OR_RETURN(c.attention_windows, ParseWindows(*windows, source));
   }
 
   auto tok = root.find("tokenizer");
@@ -261,25 +238,55 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
   if (!valid.ok()) {
     return absl::Status(valid.code(), absl::StrCat(source, ": ", valid.message()));
   }
+  if (!c.native_windows.empty() && c.native_windows.size() != c.attention_windows.size()) {
+    return FieldError(source, "attention_windows", "must have one list per layer");
+  }
   return c;
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
     return absl::NotFoundError(absl::StrCat(
         path, ": cannot open (is ", model_dir, " a model directory with a config.json?)"));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(ss.str(), path));
-  const bool explicit_tokenizer =
-      json::parse(ss.str(), nullptr, false).contains("tokenizer");
-  if (!explicit_tokenizer && !FileExists(model_dir + "/" + c.tokenizer.model_file)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": no \"tokenizer\" entry and no tokenizer.model in ", model_dir,
-        "; add \"tokenizer\": {\"type\": \"bytes\"} or a SentencePiece tokenizer.model"));
+  ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(*text, path));
+
+  // generation_config.json's EOS (an id or a list) is what generation stops on.
+  const std::string gen_path = model_dir + "/generation_config.json";
+  if (FileExists(gen_path)) {
+    ASSIGN_OR_RETURN(std::string gen_text, ReadFile(gen_path));
+    json gen = json::parse(gen_text, nullptr, false);
+    if (gen.is_discarded() || !gen.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(gen_path, ": not a JSON object"));
+    }
+    auto eos = gen.find("eos_token_id");
+    if (eos != gen.end() && !eos->is_null()) {
+      std::vector<int64_t> ids;
+      const json list = eos->is_array() ? *eos : json::array({*eos});
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (!list[i].is_number_integer() || list[i].get<int64_t>() < 0 ||
+            list[i].get<int64_t>() >= c.vocab_size) {
+          return FieldError(gen_path, "eos_token_id",
+                            absl::StrCat("must be token ids in [0, ", c.vocab_size, ")"));
+        }
+        ids.push_back(list[i].get<int64_t>());
+      }
+      c.eos_token_ids = ids;
+    }
+  }
+
+  const bool explicit_tokenizer = json::parse(*text, nullptr, false).contains("tokenizer");
+  if (!explicit_tokenizer) {
+    if (FileExists(model_dir + "/tokenizer.json")) {
+      c.tokenizer.type = TokenizerSpec::Type::kHfJson;
+      c.tokenizer.model_file = "tokenizer.json";
+    } else if (!FileExists(model_dir + "/" + c.tokenizer.model_file)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": no \"tokenizer\" entry and neither tokenizer.json nor tokenizer.model in ",
+          model_dir, "; add \"tokenizer\": {\"type\": \"bytes\"} or the model's tokenizer files"));
+    }
   }
   return c;
 }
@@ -301,7 +308,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
     << "  \"rope_theta\": " << json(c.rope_theta).dump() << ",\n"
     << "  \"tie_word_embeddings\": " << (c.tie_word_embeddings ? "true" : "false") << ",\n"
     << "  \"bos_token_id\": " << c.bos_token_id << ",\n"
-    << "  \"eos_token_id\": " << c.eos_token_id << ",\n"
+    << "  \"eos_token_id\": " << c.first_eos() << ",\n"
     << "  \"torch_dtype\": " << json(c.torch_dtype).dump() << ",\n";
   if (c.tokenizer.type == TokenizerSpec::Type::kBytes) {
     o << "  \"tokenizer\": {\"type\": \"bytes\"},\n";

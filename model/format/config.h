@@ -8,9 +8,11 @@
 //    "attention_windows": [[16, 16, 64, 64], [32, 32, 128, 128]],
 //    "tokenizer": {"type": "bytes"}}
 //
-// `llama` and `mistral` configs load too: head_dim defaults to hidden/heads,
-// num_key_value_heads to num_attention_heads, and without attention_windows every head gets
-// `sliding_window` (null or absent: unbounded, 0).
+// Hugging Face directories of other families load unchanged (model/format/families/): their
+// mapper fills the same fields plus `arch` (the switches of the forward pass) and derives the
+// per-layer windows from the family's own fields (sliding_window, layer_types, ...). An explicit
+// "attention_windows" in any config.json overrides them (an MSWA schedule applied to a
+// pretrained model); `native_windows` keeps what the model was trained with.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/format/arch_spec.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace mswa {
@@ -36,9 +39,14 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
   int64_t bos_token_id = -1;  // -1: the model has none
-  int64_t eos_token_id = -1;
+  // Every id that ends generation (generation_config.json's list when the directory has one).
+  std::vector<int64_t> eos_token_ids;
   // attention_windows[layer][query_head]; 0 = unbounded.
   std::vector<std::vector<int64_t>> attention_windows;
+  // The windows the family's own fields give (empty for "mswa" configs, whose windows are
+  // explicit): differs from attention_windows when a schedule was applied on top.
+  std::vector<std::vector<int64_t>> native_windows;
+  ArchSpec arch;
   TokenizerSpec tokenizer;
   // Storage dtype of the weights as written ("float32", "float16", "bfloat16"); informational.
   std::string torch_dtype = "float32";
@@ -50,6 +58,12 @@ struct ModelConfig {
   int64_t kv_window(int64_t layer, int64_t kv_head) const {
     return attention_windows[layer][kv_head * gqa_group()];
   }
+  bool is_eos(int64_t id) const;
+  int64_t first_eos() const { return eos_token_ids.empty() ? -1 : eos_token_ids.front(); }
+  // The RoPE of `layer`: the family's spec, or theta = rope_theta over the whole head.
+  RopeSpec rope(int64_t layer) const;
+  // True when attention_windows differ from the windows the model was trained with.
+  bool windows_overridden() const;
   // True when no head has an unbounded window: memory per sequence is then bounded.
   bool all_windows_finite() const;
   int64_t max_window() const;
@@ -62,10 +76,13 @@ struct ModelConfig {
 // Validate()'s. `source` prefixes messages (usually the file path).
 absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
                                              const std::string& source = "config.json");
-// Reads `model_dir`/config.json. When "tokenizer" is absent, a tokenizer.model beside it selects
-// SentencePiece; otherwise it is an error.
+// Reads `model_dir`/config.json, and generation_config.json when present (its eos_token_id,
+// an id or a list, replaces the config's). When "tokenizer" is absent, a tokenizer.json beside
+// it selects the Hugging Face tokenizer (what transformers loads by default), else a
+// tokenizer.model selects SentencePiece; neither is an error.
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
-// Serializes (model_type "mswa", every field explicit, windows one row per layer).
+// Serializes (model_type "mswa", every field explicit, windows one row per layer). Only for
+// configs of the mswa family (arch at its defaults).
 std::string ModelConfigToJson(const ModelConfig& config);
 
 }  // namespace mswa

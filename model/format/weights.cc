@@ -6,12 +6,16 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace mswa {
 namespace {
@@ -46,25 +50,190 @@ at::Tensor ToTensor(const TensorView& view, at::ScalarType compute_dtype) {
   return raw.to(compute_dtype);
 }
 
-// Walks the model's tensors in file order with a visitor taking (name, tensor slot).
+// One checkpoint tensor and the slots it fills: one, or several rows-wise parts of a fused
+// tensor (Phi-3's qkv_proj = [q; k; v], gate_up_proj = [gate; up]).
+struct Entry {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<at::Tensor*> slots;
+  std::vector<int64_t> rows;  // per slot, when fused
+  bool is_norm = false;
+};
+
+// The model's tensors in file order, named as the family names them under `prefix`.
+template <typename Weights>
+std::vector<Entry> Plan(Weights& w, const ModelConfig& c, const std::string& prefix,
+                        const std::string& lm_head_name) {
+  const ArchSpec& a = c.arch;
+  const int64_t E = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
+  const int64_t HD = c.num_attention_heads * D, KD = c.num_key_value_heads * D;
+  auto slot = [](const at::Tensor& t) { return const_cast<at::Tensor*>(&t); };
+  std::vector<Entry> out;
+  auto one = [&](std::string name, std::vector<int64_t> shape, const at::Tensor& t, bool norm = false) {
+    out.push_back(Entry{std::move(name), std::move(shape), {slot(t)}, {}, norm});
+  };
+  one(prefix + "embed_tokens.weight", {V, E}, w.embed);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    auto& l = w.layers[i];
+    const std::string p = absl::StrCat(prefix, "layers.", i, ".");
+    one(p + "input_layernorm.weight", {E}, l.input_norm, true);
+    if (a.fused_qkv) {
+      out.push_back(Entry{p + "self_attn.qkv_proj.weight", {HD + 2 * KD, E},
+                          {slot(l.q_proj), slot(l.k_proj), slot(l.v_proj)}, {HD, KD, KD}});
+    } else {
+      one(p + "self_attn.q_proj.weight", {HD, E}, l.q_proj);
+      one(p + "self_attn.k_proj.weight", {KD, E}, l.k_proj);
+      one(p + "self_attn.v_proj.weight", {KD, E}, l.v_proj);
+    }
+    if (a.qkv_bias) {
+      one(p + "self_attn.q_proj.bias", {HD}, l.q_bias);
+      one(p + "self_attn.k_proj.bias", {KD}, l.k_bias);
+      one(p + "self_attn.v_proj.bias", {KD}, l.v_bias);
+    }
+    if (a.qk_norm) {
+      one(p + "self_attn.q_norm.weight", {D}, l.q_norm, true);
+      one(p + "self_attn.k_norm.weight", {D}, l.k_norm, true);
+    }
+    one(p + "self_attn.o_proj.weight", {E, HD}, l.o_proj);
+    if (a.o_bias) one(p + "self_attn.o_proj.bias", {E}, l.o_bias);
+    if (a.sandwich_names) {
+      one(p + "post_attention_layernorm.weight", {E}, l.attn_out_norm, true);
+      one(p + "pre_feedforward_layernorm.weight", {E}, l.post_norm, true);
+      one(p + "post_feedforward_layernorm.weight", {E}, l.mlp_out_norm, true);
+    } else {
+      one(p + "post_attention_layernorm.weight", {E}, l.post_norm, true);
+    }
+    if (a.fused_gate_up) {
+      out.push_back(Entry{p + "mlp.gate_up_proj.weight", {2 * F, E},
+                          {slot(l.gate_proj), slot(l.up_proj)}, {F, F}});
+    } else {
+      one(p + "mlp.gate_proj.weight", {F, E}, l.gate_proj);
+      one(p + "mlp.up_proj.weight", {F, E}, l.up_proj);
+    }
+    one(p + "mlp.down_proj.weight", {E, F}, l.down_proj);
+    if (a.mlp_bias) {
+      one(p + "mlp.gate_proj.bias", {F}, l.gate_bias);
+      one(p + "mlp.up_proj.bias", {F}, l.up_bias);
+      one(p + "mlp.down_proj.bias", {E}, l.down_bias);
+    }
+  }
+  one(prefix + "norm.weight", {E}, w.final_norm, true);
+  if (!c.tie_word_embeddings) one(lm_head_name, {V, E}, w.lm_head);
+  return out;
+}
+
+// Walks the mswa-format tensors (unfused, no optional ones) with (name, tensor slot).
 template <typename Weights, typename Fn>
 void ForEachTensor(Weights& w, const ModelConfig& config, Fn&& fn) {
-  fn("model.embed_tokens.weight", w.embed);
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    auto& l = w.layers[i];
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    fn(p + "input_layernorm.weight", l.input_norm);
-    fn(p + "self_attn.q_proj.weight", l.q_proj);
-    fn(p + "self_attn.k_proj.weight", l.k_proj);
-    fn(p + "self_attn.v_proj.weight", l.v_proj);
-    fn(p + "self_attn.o_proj.weight", l.o_proj);
-    fn(p + "post_attention_layernorm.weight", l.post_norm);
-    fn(p + "mlp.gate_proj.weight", l.gate_proj);
-    fn(p + "mlp.up_proj.weight", l.up_proj);
-    fn(p + "mlp.down_proj.weight", l.down_proj);
+  for (const Entry& e : Plan(w, config, "model.", "lm_head.weight")) fn(e.name, *e.slots[0]);
+}
+
+// The tensors of a checkpoint: one file or the shards an index names.
+struct Checkpoint {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, std::pair<const TensorView*, const SafetensorsFile*>> tensors;
+};
+
+absl::StatusOr<Checkpoint> OpenCheckpoint(const std::string& model_dir) {
+  Checkpoint ck;
+  const std::string single = model_dir + "/model.safetensors";
+  const std::string index_path = model_dir + "/model.safetensors.index.json";
+  struct stat st;
+  std::vector<std::string> paths;
+  if (stat(single.c_str(), &st) == 0) {
+    paths.push_back(single);
+  } else if (stat(index_path.c_str(), &st) == 0) {
+    std::ifstream in(index_path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    nlohmann::json index = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
+        !index["weight_map"].is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path, ": not JSON with a \"weight_map\" object"));
+    }
+    std::set<std::string> shards;
+    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+      if (!it.value().is_string() || it.value().get<std::string>().find('/') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            index_path, ": weight_map[\"", it.key(), "\"] must name a file in the directory"));
+      }
+      shards.insert(it.value().get<std::string>());
+    }
+    for (const std::string& f : shards) paths.push_back(model_dir + "/" + f);
+  } else {
+    return absl::NotFoundError(absl::StrCat(model_dir, " has neither model.safetensors nor "
+                                            "model.safetensors.index.json"));
   }
-  fn("model.norm.weight", w.final_norm);
-  if (!config.tie_word_embeddings) fn("lm_head.weight", w.lm_head);
+  for (const std::string& path : paths) {
+    ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
+    for (const TensorView& t : file->tensors()) {
+      if (!ck.tensors.emplace(t.name, std::make_pair(&t, file.get())).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": tensor \"", t.name, "\" is also in another shard"));
+      }
+    }
+    ck.files.push_back(std::move(file));
+  }
+  return ck;
+}
+
+absl::StatusOr<ModelWeights> LoadFromCheckpoint(const Checkpoint& ck, const std::string& where,
+                                                const ModelConfig& config,
+                                                std::optional<at::ScalarType> compute_dtype) {
+  const ArchSpec& a = config.arch;
+  std::string prefix = a.weight_prefix, lm_head = a.lm_head_name;
+  if (!a.alt_weight_prefix.empty() && ck.tensors.count(prefix + "embed_tokens.weight") == 0 &&
+      ck.tensors.count(a.alt_weight_prefix + "embed_tokens.weight") != 0) {
+    prefix = a.alt_weight_prefix;
+    lm_head = a.alt_lm_head_name;
+  }
+  ModelWeights w;
+  w.layers.resize(config.num_hidden_layers);
+  const std::vector<Entry> plan = Plan(w, config, prefix, lm_head);
+  std::set<std::string> known;
+  for (const Entry& e : plan) {
+    known.insert(e.name);
+    auto it = ck.tensors.find(e.name);
+    if (it == ck.tensors.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": missing tensor \"", e.name, "\" (expected shape ", ShapeString(e.shape),
+          " for this config.json)"));
+    }
+    if (it->second.first->shape != e.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          it->second.second->path(), ": tensor \"", e.name, "\" has shape ",
+          ShapeString(it->second.first->shape), " but config.json implies ", ShapeString(e.shape)));
+    }
+  }
+  for (const auto& [name, view] : ck.tensors) {
+    if (known.count(name) != 0) continue;
+    if (config.tie_word_embeddings && (name == lm_head || name == "lm_head.weight")) continue;
+    if (absl::EndsWith(name, "rotary_emb.inv_freq")) continue;
+    bool skipped = false;
+    for (const std::string& s : a.skipped_prefixes) skipped = skipped || absl::StartsWith(name, s);
+    if (skipped) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        view.second->path(), ": unexpected tensor \"", name,
+        "\" (not part of the architecture described by config.json: check num_hidden_layers, "
+        "tie_word_embeddings and the bias and norm fields)"));
+  }
+  for (const Entry& e : plan) {
+    const TensorView& view = *ck.tensors.at(e.name).first;
+    const at::ScalarType stored = ToScalarType(view.dtype);
+    at::Tensor t = ToTensor(view, compute_dtype.value_or(stored));
+    if (e.slots.size() == 1) {
+      *e.slots[0] = std::move(t);
+    } else {
+      int64_t row = 0;
+      for (size_t k = 0; k < e.slots.size(); ++k) {
+        *e.slots[k] = t.narrow(0, row, e.rows[k]).clone();
+        row += e.rows[k];
+      }
+    }
+  }
+  if (config.tie_word_embeddings) w.lm_head = w.embed;
+  return w;
 }
 
 // splitmix64: tiny, fast and bit-exact everywhere.
@@ -117,8 +286,11 @@ int64_t ModelWeights::num_parameters() const {
   if (!lm_head.is_same(embed)) n += lm_head.numel();
   for (const auto& l : layers) {
     for (const at::Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
-                                &l.post_norm, &l.gate_proj, &l.up_proj, &l.down_proj}) {
-      n += t->numel();
+                                &l.post_norm, &l.gate_proj, &l.up_proj, &l.down_proj, &l.q_bias,
+                                &l.k_bias, &l.v_bias, &l.o_bias, &l.gate_bias, &l.up_bias,
+                                &l.down_bias, &l.q_norm, &l.k_norm, &l.attn_out_norm,
+                                &l.mlp_out_norm}) {
+      if (t->defined()) n += t->numel();
     }
   }
   return n;
@@ -126,88 +298,53 @@ int64_t ModelWeights::num_parameters() const {
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(
     const ModelConfig& c) {
-  const int64_t E = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
-  const int64_t HD = c.num_attention_heads * c.head_dim, KD = c.num_key_value_heads * c.head_dim;
+  ModelWeights w;
+  w.layers.resize(c.num_hidden_layers);
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  out.push_back({"model.embed_tokens.weight", {V, E}});
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    out.push_back({p + "input_layernorm.weight", {E}});
-    out.push_back({p + "self_attn.q_proj.weight", {HD, E}});
-    out.push_back({p + "self_attn.k_proj.weight", {KD, E}});
-    out.push_back({p + "self_attn.v_proj.weight", {KD, E}});
-    out.push_back({p + "self_attn.o_proj.weight", {E, HD}});
-    out.push_back({p + "post_attention_layernorm.weight", {E}});
-    out.push_back({p + "mlp.gate_proj.weight", {F, E}});
-    out.push_back({p + "mlp.up_proj.weight", {F, E}});
-    out.push_back({p + "mlp.down_proj.weight", {E, F}});
+  for (const Entry& e : Plan(w, c, c.arch.weight_prefix, c.arch.lm_head_name)) {
+    out.push_back({e.name, e.shape});
   }
-  out.push_back({"model.norm.weight", {E}});
-  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, E}});
   return out;
 }
 
 absl::StatusOr<ModelWeights> LoadModelWeights(const SafetensorsFile& file,
                                               const ModelConfig& config,
                                               at::ScalarType compute_dtype) {
-  const auto expected = ExpectedTensors(config);
-  std::set<std::string> known;
-  for (const auto& [name, shape] : expected) {
-    known.insert(name);
-    const TensorView* view = file.Find(name);
-    if (view == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": missing tensor \"", name, "\" (expected shape ", ShapeString(shape),
-          " for this config.json)"));
-    }
-    if (view->shape != shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": tensor \"", name, "\" has shape ", ShapeString(view->shape),
-          " but config.json implies ", ShapeString(shape)));
-    }
-  }
-  for (const TensorView& t : file.tensors()) {
-    if (known.count(t.name) != 0) continue;
-    if (config.tie_word_embeddings && t.name == "lm_head.weight") continue;
-    if (absl::EndsWith(t.name, "rotary_emb.inv_freq")) continue;
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": unexpected tensor \"", t.name,
-        "\" (not part of the architecture described by config.json: check num_hidden_layers "
-        "and tie_word_embeddings)"));
-  }
-
-  ModelWeights w;
-  w.layers.resize(config.num_hidden_layers);
-  ForEachTensor(w, config, [&](const std::string& name, at::Tensor& slot) {
-    slot = ToTensor(*file.Find(name), compute_dtype);
-  });
-  if (config.tie_word_embeddings) w.lm_head = w.embed;
-  return w;
+  Checkpoint ck;
+  for (const TensorView& t : file.tensors()) ck.tensors.emplace(t.name, std::make_pair(&t, &file));
+  return LoadFromCheckpoint(ck, file.path(), config, compute_dtype);
 }
 
 absl::StatusOr<ModelWeights> LoadModelWeights(const std::string& model_dir,
                                               const ModelConfig& config,
-                                              at::ScalarType compute_dtype) {
-  ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(model_dir + "/model.safetensors"));
-  return LoadModelWeights(*file, config, compute_dtype);
+                                              std::optional<at::ScalarType> compute_dtype) {
+  ASSIGN_OR_RETURN(Checkpoint ck, OpenCheckpoint(model_dir));
+  return LoadFromCheckpoint(ck, ck.files.size() == 1 ? ck.files[0]->path() : model_dir, config,
+                            compute_dtype);
 }
 
 ModelWeights RandomModelWeights(const ModelConfig& c, uint64_t seed, at::ScalarType dtype) {
   Rng rng(seed);
   ModelWeights w;
   w.layers.resize(c.num_hidden_layers);
-  const auto expected = ExpectedTensors(c);
-  size_t i = 0;
-  ForEachTensor(w, c, [&](const std::string& name, at::Tensor& slot) {
-    const std::vector<int64_t>& shape = expected[i++].second;
-    if (shape.size() == 1) {
-      slot = RandomTensor(rng, shape, 1.0, 0.1, dtype);
-    } else if (name == "model.embed_tokens.weight") {
-      slot = RandomTensor(rng, shape, 0.0, 1.0, dtype);
+  const double norm_mean = c.arch.norm_plus_one ? 0.0 : 1.0;
+  for (const Entry& e : Plan(w, c, c.arch.weight_prefix, c.arch.lm_head_name)) {
+    at::Tensor t;
+    if (e.is_norm) {
+      t = RandomTensor(rng, e.shape, norm_mean, 0.1, dtype);
+    } else if (e.shape.size() == 1) {
+      t = RandomTensor(rng, e.shape, 0.0, 0.1, dtype);  // biases
+    } else if (absl::EndsWith(e.name, "embed_tokens.weight")) {
+      t = RandomTensor(rng, e.shape, 0.0, 1.0, dtype);
     } else {
-      slot = RandomTensor(rng, shape, 0.0, 1.0 / std::sqrt(static_cast<double>(shape[1])), dtype);
+      t = RandomTensor(rng, e.shape, 0.0, 1.0 / std::sqrt(static_cast<double>(e.shape[1])), dtype);
     }
-  });
+    int64_t row = 0;
+    for (size_t k = 0; k < e.slots.size(); ++k) {
+      *e.slots[k] = e.slots.size() == 1 ? t : t.narrow(0, row, e.rows[k]).clone();
+      if (e.slots.size() > 1) row += e.rows[k];
+    }
+  }
   if (c.tie_word_embeddings) w.lm_head = w.embed;
   return w;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/runtime/ops.h"
 #include "model/runtime/paged_model_cuda.h"
 #include "model/status_macros.h"
 
@@ -158,8 +159,17 @@ class PagedModelCpu final : public PagedModel {
   std::vector<at::Tensor> w_qkv_, w_gate_up_, w_o_, w_down_;  // [out, in], compute type
   at::Tensor lm_head_t_;  // [E, V]
   at::Tensor lm_head_;    // [V, E], compute type
-  std::vector<double> inv_freq_;  // RoPE frequencies theta^(-2i/D), fp64
-  ModelWeights weights_;
+  // Per layer, fp32: what each RMSNorm multiplies by (NormScale), and the fused biases.
+  struct LayerExtras {
+    at::Tensor input_scale, post_scale, attn_out_scale, mlp_out_scale, q_scale, k_scale;
+    at::Tensor qkv_bias, o_bias, gate_up_bias, down_bias;
+  };
+  std::vector<LayerExtras> extras_;
+  at::Tensor final_scale_;
+  at::Tensor embed_;  // [V, E] fp32
+  // The distinct RoPEs (fp64 frequencies, rotary_dim / 2 each) and which one each layer uses.
+  std::vector<std::vector<double>> inv_freq_;
+  std::vector<int> layer_rope_;
   std::vector<at::Tensor> pool_k_, pool_v_;  // per group
   std::vector<KvPoolView> pools_;
 };
@@ -175,23 +185,39 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   RETURN_IF_ERROR(m->Init(config, options));
   const size_t groups = m->layout_.groups.size();
   const bool bf16 = options.dtype == at::kBFloat16;
+  const ArchSpec& arch = config.arch;
+  auto layer_tensors = [](LayerWeights& l) {
+    return std::vector<at::Tensor*>{&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
+                                    &l.post_norm, &l.gate_proj, &l.up_proj, &l.down_proj,
+                                    &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.gate_bias,
+                                    &l.up_bias, &l.down_bias, &l.q_norm, &l.k_norm,
+                                    &l.attn_out_norm, &l.mlp_out_norm};
+  };
   if (weights.dtype() != at::kFloat || bf16) {
     // fp32 for the elementwise work and BLAS; with bfloat16 compute, every weight first takes
     // its bfloat16 value, so the bf16 matrix-vector path and the fp32 BLAS path agree.
-    auto to_float = [bf16](at::Tensor& t) { t = (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat); };
+    auto to_float = [bf16](at::Tensor& t) {
+      if (t.defined()) t = (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat);
+    };
     to_float(weights.embed);
     to_float(weights.final_norm);
     to_float(weights.lm_head);
     for (auto& l : weights.layers) {
-      for (at::Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
-                            &l.post_norm, &l.gate_proj, &l.up_proj, &l.down_proj}) {
-        to_float(*t);
-      }
+      for (at::Tensor* t : layer_tensors(l)) to_float(*t);
     }
     if (config.tie_word_embeddings) weights.lm_head = weights.embed;
   }
   // The [out, in] copies for SmallLinear, in the compute type.
   const at::ScalarType small = bf16 ? at::kBFloat16 : at::kFloat;
+  auto cat_defined = [](std::vector<at::Tensor> parts) {
+    for (const at::Tensor& t : parts) {
+      if (!t.defined()) return at::Tensor();
+    }
+    return at::cat(parts, 0).contiguous();
+  };
+  auto scale_of = [&](const at::Tensor& w) {
+    return w.defined() ? NormScale(w, arch, at::kFloat).contiguous() : at::Tensor();
+  };
   for (const auto& l : weights.layers) {
     m->w_qkv_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).to(small).contiguous());
     m->w_gate_up_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).to(small).contiguous());
@@ -201,20 +227,36 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     m->w_o_t_.push_back(l.o_proj.t().contiguous());
     m->w_gate_up_t_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).t().contiguous());
     m->w_down_t_.push_back(l.down_proj.t().contiguous());
+    LayerExtras e;
+    e.input_scale = scale_of(l.input_norm);
+    e.post_scale = scale_of(l.post_norm);
+    e.attn_out_scale = scale_of(l.attn_out_norm);
+    e.mlp_out_scale = scale_of(l.mlp_out_norm);
+    e.q_scale = scale_of(l.q_norm);
+    e.k_scale = scale_of(l.k_norm);
+    e.qkv_bias = cat_defined({l.q_bias, l.k_bias, l.v_bias});
+    e.o_bias = l.o_bias.defined() ? l.o_bias.contiguous() : at::Tensor();
+    e.gate_up_bias = cat_defined({l.gate_bias, l.up_bias});
+    e.down_bias = l.down_bias.defined() ? l.down_bias.contiguous() : at::Tensor();
+    m->extras_.push_back(std::move(e));
   }
   m->lm_head_t_ = weights.lm_head.t().contiguous();
   m->lm_head_ = weights.lm_head.to(small).contiguous();
-  for (int64_t i = 0; i < config.head_dim / 2; ++i) {
-    m->inv_freq_.push_back(std::pow(config.rope_theta, -2.0 * static_cast<double>(i) / config.head_dim));
-  }
-  // The projections live on in the layouts above; keep only what Forward reads directly
-  // (embedding, norms).
-  for (auto& l : weights.layers) {
-    for (at::Tensor* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
-      *t = at::Tensor();
+  m->final_scale_ = scale_of(weights.final_norm);
+  m->embed_ = weights.embed.contiguous();
+  std::vector<RopeSpec> ropes;
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    const RopeSpec r = config.rope(l);
+    size_t i = 0;
+    while (i < ropes.size() && !(ropes[i] == r)) ++i;
+    if (i == ropes.size()) {
+      ropes.push_back(r);
+      m->inv_freq_.push_back(RopeInvFreq(r));
     }
+    m->layer_rope_.push_back(static_cast<int>(i));
   }
-  m->weights_ = std::move(weights);
+  // Everything Forward reads lives on in the layouts above.
+  weights = ModelWeights();
 
   const int64_t D = config.head_dim, B = options.block_size;
   for (size_t g = 0; g < groups; ++g) {
@@ -240,35 +282,6 @@ int64_t PagedModelCpu::kv_bytes() const {
 void PagedModelCpu::PoisonBlock(int g, int32_t block) {
   pool_k_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
   pool_v_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
-}
-
-// y[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * w for rows of `n` floats.
-void RmsNormRows(const float* x, const float* w, int64_t rows, int64_t n, double eps, float* y) {
-  for (int64_t t = 0; t < rows; ++t) {
-    const float* xr = x + t * n;
-    float ss = 0.f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < n; ++i) ss += xr[i] * xr[i];
-    const float r = 1.0f / std::sqrt(ss / static_cast<float>(n) + static_cast<float>(eps));
-    float* yr = y + t * n;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * r * w[i];
-  }
-}
-
-// Rotates `heads` heads of D floats starting at row + offset, in place ("rotate half").
-void RotateInPlace(float* x, int64_t heads, int64_t D, const float* cos, const float* sin) {
-  const int64_t half = D / 2;
-  for (int64_t h = 0; h < heads; ++h) {
-    float* a = x + h * D;
-    float* b = a + half;
-#pragma omp simd
-    for (int64_t i = 0; i < half; ++i) {
-      const float x1 = a[i], x2 = b[i];
-      a[i] = x1 * cos[i] - x2 * sin[i];
-      b[i] = x2 * cos[i] + x1 * sin[i];
-    }
-  }
 }
 
 void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
@@ -297,25 +310,24 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
 }
 
 // Per-op overhead dominates a small model's decode step, so the elementwise work is plain loops
-// over preallocated buffers and each layer costs four matrix products and one attention call.
+// over preallocated buffers (model/runtime/ops.h) and each layer costs four matrix products and
+// one attention call.
 at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   const ModelConfig& c = config_;
+  const ArchSpec& arch = c.arch;
   const int64_t N = in.num_tokens;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim;
   const int64_t E = c.hidden_size, F = c.intermediate_size;
   const int64_t row = (H + 2 * KV) * D;  // fused QKV row
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float scale = static_cast<float>(arch.AttnScale(D));
+  const double eps = c.rms_norm_eps;
 
-  // cos/sin per token: [N, D/2], angles in fp64 (positions grow without bound).
-  const int64_t half = D / 2;
-  std::vector<float> cos(N * half), sin(N * half);
-  for (int64_t t = 0; t < N; ++t) {
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = std::fmod(static_cast<double>(in.positions[t]) * inv_freq_[i],
-                                     6.283185307179586476925);
-      cos[t * half + i] = static_cast<float>(std::cos(angle));
-      sin[t * half + i] = static_cast<float>(std::sin(angle));
-    }
+  // cos/sin per distinct RoPE and token: [N, rotary_dim / 2].
+  std::vector<std::vector<float>> cos(inv_freq_.size()), sin(inv_freq_.size());
+  for (size_t r = 0; r < inv_freq_.size(); ++r) {
+    cos[r].resize(N * inv_freq_[r].size());
+    sin[r].resize(N * inv_freq_[r].size());
+    RopeAngles(inv_freq_[r], in.positions, N, cos[r].data(), sin[r].data());
   }
 
   PagedKvParams p = StepParams(N);
@@ -326,6 +338,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   p.ring_sizes = options_.ring_sizes.data();
   p.pools = pools_.data();
   p.kv_dtype = options_.kv_dtype;
+  p.softcap = static_cast<float>(arch.attn_softcap);
 
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   at::Tensor x = at::empty({N, E}, f32);        // residual stream
@@ -334,39 +347,92 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   at::Tensor attn = at::empty({N, H * D}, f32);
   at::Tensor gu = at::empty({N, 2 * F}, f32);   // [N, 2F]: gate | up
   at::Tensor act = at::empty({N, F}, f32);
+  // A branch's output before it joins the residual, when it needs a bias or a norm first.
+  at::Tensor branch = at::empty({N, E}, f32);
   float* xp = x.data_ptr<float>();
   float* hp = h.data_ptr<float>();
   float* qkvp = qkv.data_ptr<float>();
-  const float* embed = weights_.embed.data_ptr<float>();
-  for (int64_t t = 0; t < N; ++t) std::copy_n(embed + in.tokens[t] * E, E, xp + t * E);
+  float* bp = branch.data_ptr<float>();
+  const float* embed = embed_.data_ptr<float>();
+  const float embed_scale = static_cast<float>(arch.embed_scale);
+  for (int64_t t = 0; t < N; ++t) {
+    const float* e = embed + static_cast<int64_t>(in.tokens[t]) * E;
+    float* xr = xp + t * E;
+    if (embed_scale == 1.f) {
+      std::copy_n(e, E, xr);
+    } else {
+      for (int64_t i = 0; i < E; ++i) xr[i] = e[i] * embed_scale;
+    }
+  }
+  auto add_bias = [](float* y, const at::Tensor& bias, int64_t rows, int64_t n, int64_t stride) {
+    const float* b = bias.data_ptr<float>();
+    for (int64_t t = 0; t < rows; ++t) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[t * stride + i] += b[i];
+    }
+  };
+  // x += y, after y's bias and (sandwich norms) its norm.
+  auto join = [&](const at::Tensor& bias, const at::Tensor& out_scale) {
+    if (bias.defined()) add_bias(bp, bias, N, E, E);
+    if (out_scale.defined()) RmsNormRows(bp, out_scale.data_ptr<float>(), N, E, eps, bp, E);
+    x.add_(branch);
+  };
 
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerWeights& lw = weights_.layers[l];
-    RmsNormRows(xp, lw.input_norm.data_ptr<float>(), N, E, c.rms_norm_eps, hp);
+    const LayerExtras& ex = extras_[l];
+    RmsNormRows(xp, ex.input_scale.data_ptr<float>(), N, E, eps, hp, E);
     Linear(h, l, Proj::kQkv, qkv, false);
+    if (ex.qkv_bias.defined()) add_bias(qkvp, ex.qkv_bias, N, row, row);
+    const int rope = layer_rope_[l];
+    const int64_t rot = 2 * static_cast<int64_t>(inv_freq_[rope].size());
     for (int64_t t = 0; t < N; ++t) {
       float* r = qkvp + t * row;
-      RotateInPlace(r, H, D, &cos[t * half], &sin[t * half]);           // q
-      RotateInPlace(r + H * D, KV, D, &cos[t * half], &sin[t * half]);  // k
+      if (arch.qk_norm) {
+        RmsNormRows(r, ex.q_scale.data_ptr<float>(), H, D, eps, r, D);
+        RmsNormRows(r + H * D, ex.k_scale.data_ptr<float>(), KV, D, eps, r + H * D, D);
+      }
+      const float* cs = cos[rope].data() + t * rot / 2;
+      const float* sn = sin[rope].data() + t * rot / 2;
+      RotateHeads(r, H, D, rot, cs, sn);           // q
+      RotateHeads(r + H * D, KV, D, rot, cs, sn);  // k
     }
     p.kv_heads = kv_heads_[l].data();
     WriteKvCacheCpu(p, qkvp + H * D, qkvp + (H + KV) * D, row);
     PagedAttentionCpu(p, qkvp, row, scale, attn.data_ptr<float>());
-    Linear(attn, l, Proj::kO, x, true);  // x += attn @ o^T
+    if (ex.o_bias.defined() || ex.attn_out_scale.defined()) {
+      Linear(attn, l, Proj::kO, branch, false);
+      join(ex.o_bias, ex.attn_out_scale);
+    } else {
+      Linear(attn, l, Proj::kO, x, true);  // x += attn @ o^T
+    }
 
-    RmsNormRows(xp, lw.post_norm.data_ptr<float>(), N, E, c.rms_norm_eps, hp);
+    RmsNormRows(xp, ex.post_scale.data_ptr<float>(), N, E, eps, hp, E);
     Linear(h, l, Proj::kGateUp, gu, false);
-    at::silu_out(act, gu.narrow(1, 0, F));
-    act.mul_(gu.narrow(1, F, F));
-    Linear(act, l, Proj::kDown, x, true);  // x += (silu(gate) * up) @ down^T
+    if (ex.gate_up_bias.defined()) add_bias(gu.data_ptr<float>(), ex.gate_up_bias, N, 2 * F, 2 * F);
+    if (arch.activation == Activation::kSilu) {
+      at::silu_out(act, gu.narrow(1, 0, F));
+      act.mul_(gu.narrow(1, F, F));
+    } else {
+      for (int64_t t = 0; t < N; ++t) {
+        const float* g = gu.data_ptr<float>() + t * 2 * F;
+        GatedActivation(g, g + F, F, arch.activation, act.data_ptr<float>() + t * F);
+      }
+    }
+    if (ex.down_bias.defined() || ex.mlp_out_scale.defined()) {
+      Linear(act, l, Proj::kDown, branch, false);
+      join(ex.down_bias, ex.mlp_out_scale);
+    } else {
+      Linear(act, l, Proj::kDown, x, true);  // x += act(gate) * up @ down^T
+    }
   }
   at::Tensor last = at::empty({in.num_logits, E}, f32);
   for (int64_t i = 0; i < in.num_logits; ++i) {
-    RmsNormRows(xp + in.logits_rows[i] * E, weights_.final_norm.data_ptr<float>(), 1, E,
-                c.rms_norm_eps, last.data_ptr<float>() + i * E);
+    RmsNormRows(xp + in.logits_rows[i] * E, final_scale_.data_ptr<float>(), 1, E, eps,
+                last.data_ptr<float>() + i * E, E);
   }
   at::Tensor logits = at::empty({in.num_logits, c.vocab_size}, f32);
   Linear(last, -1, Proj::kLmHead, logits, false);
+  SoftCap(logits.data_ptr<float>(), logits.numel(), arch.final_softcap);
   return logits;  // [num_logits, V]
 }
 

@@ -21,6 +21,29 @@
 
 namespace mswa {
 
+absl::Status CudaSupportsArch(const ModelConfig& c) {
+  const ArchSpec& a = c.arch;
+  const RopeSpec r0 = c.rope(0);
+  std::string missing;
+  if (a.norm_plus_one || a.sandwich_norms) missing = "Gemma's (1 + w) and sandwich norms";
+  else if (a.qk_norm) missing = "q/k norms";
+  else if (a.embed_scale != 1.0) missing = "embedding scale";
+  else if (a.activation != Activation::kSilu) missing = "GELU activation";
+  else if (a.attn_scale > 0) missing = "query_pre_attn_scalar";
+  else if (a.attn_softcap > 0 || a.final_softcap > 0) missing = "logit soft-capping";
+  else if (a.qkv_bias || a.o_bias || a.mlp_bias) missing = "projection biases";
+  else if (r0.scaling != RopeSpec::Scaling::kNone || r0.rotary_dim != c.head_dim) {
+    missing = "RoPE scaling or partial rotary";
+  }
+  for (int64_t l = 1; missing.empty() && l < c.num_hidden_layers; ++l) {
+    if (!(c.rope(l) == r0)) missing = "per-layer RoPE";
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the CUDA model does not implement ", missing, " (model_type \"", c.model_type,
+      "\"); serve this model with --device cpu"));
+}
+
 #if !defined(MSWA_WITH_CUDA)
 
 absl::StatusOr<std::unique_ptr<PagedModel>> CreatePagedModelCuda(const ModelConfig&, ModelWeights,
@@ -106,6 +129,7 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCuda::Create(const ModelCo
     return absl::InvalidArgumentError(
         absl::StrCat("head_dim ", config.head_dim, " has no CUDA kernel (32, 64, 96, 128 or 256)"));
   }
+  RETURN_IF_ERROR(CudaSupportsArch(config));
   std::unique_ptr<PagedModelCuda> m(new PagedModelCuda());
   RETURN_IF_ERROR(m->Init(config, options));
   m->dtype_ = weights.dtype();
@@ -160,7 +184,7 @@ at::Tensor PagedModelCuda::Forward(const StepInput& in) {
   const at::Tensor d_rows = at::from_blob(const_cast<int64_t*>(in.logits_rows), {in.num_logits}, i64).to(device_);
 
   // RoPE tables on the host (angles in fp64: positions grow without bound), used in fp32.
-  const RopeTables rope = MakeRopeTablesAt(in.positions, N, D, c.rope_theta, at::kFloat);
+  const RopeTables rope = MakeRopeTablesAt(in.positions, N, c.rope(0), at::kFloat);
   const at::Tensor cos = rope.cos.to(device_).view({N, 1, half});
   const at::Tensor sin = rope.sin.to(device_).view({N, 1, half});
 

@@ -9,8 +9,13 @@
 
 namespace mswa {
 
+// OK when the CUDA model implements every switch of config.arch (today: Llama's layer, i.e.
+// the mswa, llama, mistral families without biases or RoPE scaling); InvalidArgument naming
+// the first switch it lacks otherwise, so a model is refused at load, never approximated.
+absl::Status CudaSupportsArch(const ModelConfig& config);
+
 // FailedPrecondition when the build has no CUDA kernels, LibTorch has no CUDA, or there is no
-// GPU; InvalidArgument for a head_dim the CUDA kernels lack.
+// GPU; InvalidArgument for a head_dim the CUDA kernels lack or CudaSupportsArch's refusal.
 absl::StatusOr<std::unique_ptr<PagedModel>> CreatePagedModelCuda(const ModelConfig& config, ModelWeights weights,
                                                                  const PagedModelOptions& options);
 

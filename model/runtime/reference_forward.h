@@ -2,9 +2,10 @@
 // Simple and obviously right, not fast: full [T, T] scores per head with an explicit
 // absolute-position mask built from InWindow (kernels/window.h).
 //
-// Architecture: pre-norm decoder; x = embed[tokens];
+// Architecture: the decoder layer of model/format/arch_spec.h with the config's switches
+// (Llama's for the mswa family): x = embed[tokens] * embed_scale;
 //   per layer: x += o_proj(attn(rope(q(norm(x))), rope(k(norm(x))), v(norm(x))))
-//              x += down(silu(gate(norm(x))) * up(norm(x)))
+//              x += down(act(gate(norm(x))) * up(norm(x)))
 //   logits = lm_head(norm(x)).
 #pragma once
 
@@ -24,7 +25,7 @@ namespace mswa {
 at::Tensor ReferenceForward(const ModelWeights& weights, const ModelConfig& config,
                             const std::vector<int32_t>& tokens, int64_t start_pos = 0);
 
-// x * rsqrt(mean(x^2, -1) + eps) * weight.
+// x * rsqrt(mean(x^2, -1) + eps) * weight (RmsNormT of ops.h; weight as the norm multiplies).
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // The [T, T] boolean mask for one window: mask[i][j] = InWindow(start+i, start+j, window).

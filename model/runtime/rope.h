@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "model/format/arch_spec.h"
+
 namespace mswa {
 
 // cos and sin, each [T, D/2] in `dtype`, for positions start_pos .. start_pos + T - 1.
@@ -18,11 +20,16 @@ struct RopeTables {
 };
 RopeTables MakeRopeTables(int64_t start_pos, int64_t num_positions, int64_t head_dim,
                           double theta, at::ScalarType dtype);
-// The same for arbitrary positions (a flat batch of many sequences): [n, D/2] each.
+// The same for arbitrary positions (a flat batch of many sequences) and any RoPE spec
+// (scaling, partial rotary): [n, rotary_dim / 2] each.
+RopeTables MakeRopeTablesAt(const int64_t* positions, int64_t n, const RopeSpec& rope,
+                            at::ScalarType dtype);
+// Plain RoPE with base `theta` over the whole head: [n, D/2] each.
 RopeTables MakeRopeTablesAt(const int64_t* positions, int64_t n, int64_t head_dim, double theta,
                             at::ScalarType dtype);
 
-// x: [T, heads, D]; returns x rotated by the angles of its row's position.
+// x: [T, heads, D]; returns x with its first 2 * tables.cos.size(1) dims of each head rotated by
+// the angles of its row's position (the rest unchanged).
 at::Tensor ApplyRope(const at::Tensor& x, const RopeTables& tables);
 
 }  // namespace mswa

@@ -28,6 +28,7 @@ class ByteTokenizer final : public Tokenizer {
   int32_t bos_id() const override { return kBosId; }
   int32_t eos_id() const override { return kEosId; }
   bool strips_leading_space() const override { return false; }
+  std::string kind() const override { return "bytes"; }
 };
 
 }  // namespace mswa

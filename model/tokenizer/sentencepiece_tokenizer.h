@@ -63,6 +63,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   // The model adds a dummy "▁" before the text (NormalizerSpec.add_dummy_prefix, the default).
   // Detected at Load by encoding "a" and looking for the mark at the start of the first piece.
   bool strips_leading_space() const override { return strips_leading_space_; }
+  std::string kind() const override { return "sentencepiece"; }
 
  private:
   SentencePieceTokenizer() = default;

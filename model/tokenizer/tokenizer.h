@@ -1,4 +1,5 @@
-// Tokenizers behind one interface: byte-level (256 byte ids + BOS + EOS) and SentencePiece.
+// Tokenizers behind one interface: byte-level (256 byte ids + BOS + EOS), SentencePiece and
+// Hugging Face tokenizer.json (BPE).
 //
 // Tokens map to raw byte strings (TokenBytes), which is what makes streaming detokenization
 // exact: the streamed text is the concatenation of the bytes, released only as whole UTF-8
@@ -17,9 +18,9 @@ namespace mswa {
 
 // Which tokenizer a model directory uses (config.json "tokenizer").
 struct TokenizerSpec {
-  enum class Type { kBytes, kSentencePiece };
+  enum class Type { kBytes, kSentencePiece, kHfJson };
   Type type = Type::kBytes;
-  // SentencePiece only: path of the .model file, relative to the model directory.
+  // SentencePiece: the .model file; kHfJson: "tokenizer.json". Relative to the model directory.
   std::string model_file = "tokenizer.model";
 };
 
@@ -43,10 +44,13 @@ class Tokenizer {
   virtual int32_t eos_id() const = 0;
   // True when Decode strips one leading space (SentencePiece's dummy prefix).
   virtual bool strips_leading_space() const = 0;
+  // What kind of tokenizer this is, for people: "bytes", "sentencepiece",
+  // "tokenizer.json (byte-level BPE)", "tokenizer.json (BPE, byte fallback)".
+  virtual std::string kind() const = 0;
 };
 
 // Creates the tokenizer of a model directory. InvalidArgument / NotFound naming the file when a
-// SentencePiece model is missing or does not load.
+// SentencePiece model or tokenizer.json is missing or does not load.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const TokenizerSpec& spec,
                                                         const std::string& model_dir);
 

@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "model/format/config.h"
@@ -177,7 +178,7 @@ absl::Status Init(const Args& a) {
   c.tie_word_embeddings = a.switches.count("untied") == 0;
   c.tokenizer.type = TokenizerSpec::Type::kBytes;
   c.bos_token_id = 256;
-  c.eos_token_id = 257;
+  c.eos_token_ids = {257};
   if (c.vocab_size < 258) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--vocab must be >= 258 for the bytes tokenizer (256 bytes + BOS + EOS), got ",
@@ -232,7 +233,7 @@ absl::Status Info(const Args& a) {
             << (c.tokenizer.type == TokenizerSpec::Type::kBytes ? "bytes"
                                                                 : "sentencepiece " +
                                                                       c.tokenizer.model_file)
-            << ", bos " << c.bos_token_id << ", eos " << c.eos_token_id << "\n\n";
+            << ", bos " << c.bos_token_id << ", eos " << absl::StrJoin(c.eos_token_ids, ",") << "\n\n";
 
   std::cout << "attention windows (keys a query sees, itself included; 0 = unbounded)\n";
   std::cout << "  layer |";

@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()), 2);
   c.vocab_size = (*tokenizer)->vocab_size();
   c.bos_token_id = (*tokenizer)->bos_id();
-  c.eos_token_id = (*tokenizer)->eos_id();
+  c.eos_token_ids = {(*tokenizer)->eos_id()};
   if (c.bos_token_id < 0) return Fail("the tokenizer has no BOS piece (train it without --bos_id=-1)", 2);
   WindowScheduleOptions ws;
   ws.preset = absl::GetFlag(FLAGS_preset);

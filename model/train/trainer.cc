@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/window.h"
+#include "model/runtime/ops.h"
 #include "model/runtime/rope.h"
 #include "model/status_macros.h"
 
@@ -22,10 +23,6 @@ namespace {
 struct LayerParams {
   torch::Tensor input_norm, q, k, v, o, post_norm, gate, up, down;
 };
-
-torch::Tensor RmsNormT(const torch::Tensor& x, const torch::Tensor& w, double eps) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
-}
 
 bool ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -161,12 +158,13 @@ struct Trainer::State {
     const ModelConfig& c = config;
     const int64_t B = tokens.size(0), T = tokens.size(1);
     const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim;
-    const RopeTables rope = MakeRopeTables(start, T, D, c.rope_theta, torch::kFloat);
+    std::vector<int64_t> positions(T);
+    for (int64_t t = 0; t < T; ++t) positions[t] = start + t;
+    const RopeTables rope = MakeRopeTablesAt(positions.data(), T, c.rope(0), torch::kFloat);
     auto rotate = [&](const torch::Tensor& x) {  // x [B, T, heads, D]
-      const int64_t half = D / 2;
-      torch::Tensor x1 = x.narrow(3, 0, half), x2 = x.narrow(3, half, half);
-      torch::Tensor cs = rope.cos.view({1, T, 1, half}), sn = rope.sin.view({1, T, 1, half});
-      return torch::cat({x1 * cs - x2 * sn, x2 * cs + x1 * sn}, 3);
+      const int64_t heads = x.size(2);
+      torch::Tensor flat = x.transpose(0, 1).reshape({T, B * heads, D});  // [T, B*heads, D]
+      return ApplyRope(flat, rope).view({T, B, heads, D}).transpose(0, 1);
     };
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
     torch::Tensor x = embed.index({tokens});  // [B, T, E]
@@ -195,7 +193,9 @@ struct Trainer::State {
       torch::Tensor attn = torch::stack(outs, 1).transpose(1, 2).reshape({B, T, H * D});  // [B,T,H*D]
       x = x + torch::matmul(attn, lp.o.t());
       torch::Tensor h2 = RmsNormT(x, lp.post_norm, c.rms_norm_eps);
-      x = x + torch::matmul(torch::silu(torch::matmul(h2, lp.gate.t())) * torch::matmul(h2, lp.up.t()), lp.down.t());
+      x = x + torch::matmul(GatedActivationT(torch::matmul(h2, lp.gate.t()), torch::matmul(h2, lp.up.t()),
+                                             c.arch.activation),
+                            lp.down.t());
     }
     x = RmsNormT(x, final_norm, c.rms_norm_eps);
     return torch::matmul(x, (lm_head.defined() ? lm_head : embed).t());
@@ -218,10 +218,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const ModelConfig& conf
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(config.tokenizer, checkpoint_dir));
   if (config.vocab_size < tokenizer->vocab_size() || config.bos_token_id != tokenizer->bos_id() ||
-      config.eos_token_id != tokenizer->eos_id() || tokenizer->bos_id() < 0) {
+      config.first_eos() != tokenizer->eos_id() || tokenizer->bos_id() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the config's vocabulary (", config.vocab_size, ", BOS ", config.bos_token_id, ", EOS ",
-        config.eos_token_id, ") must be the tokenizer's (", tokenizer->vocab_size(), ", BOS ",
+        config.first_eos(), ") must be the tokenizer's (", tokenizer->vocab_size(), ", BOS ",
         tokenizer->bos_id(), ", EOS ", tokenizer->eos_id(), "; BOS must exist)"));
   }
   auto s = std::make_unique<State>();

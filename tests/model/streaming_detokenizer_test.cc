@@ -31,6 +31,7 @@ class TableTokenizer final : public Tokenizer {
   int32_t bos_id() const override { return 0; }
   int32_t eos_id() const override { return 1; }
   bool strips_leading_space() const override { return strips_leading_space_; }
+  std::string kind() const override { return "table"; }
 
  private:
   std::vector<std::string> table_;

@@ -24,7 +24,7 @@ inline ModelConfig TinyConfig(std::vector<std::vector<int64_t>> windows = {{2, 2
   c.rope_theta = 10000.0;
   c.tie_word_embeddings = tied;
   c.bos_token_id = 256;
-  c.eos_token_id = 257;
+  c.eos_token_ids = {257};
   c.attention_windows = std::move(windows);
   c.tokenizer.type = TokenizerSpec::Type::kBytes;
   return c;

@@ -153,7 +153,7 @@ TEST(Trainer, TrainsWithASentencePieceTokenizerThatShipsInTheModel) {
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   c.vocab_size = (*tokenizer)->vocab_size();
   c.bos_token_id = (*tokenizer)->bos_id();
-  c.eos_token_id = (*tokenizer)->eos_id();
+  c.eos_token_ids = {(*tokenizer)->eos_id()};
   auto corpus = LoadCorpus({dir + "/corpus.txt"}, {}, **tokenizer);
   ASSERT_TRUE(corpus.ok()) << corpus.status();
   const std::string line = "the cat sat on the mat 3. the dog ran.\n";
@@ -177,7 +177,7 @@ TEST(Trainer, TrainsWithASentencePieceTokenizerThatShipsInTheModel) {
 
   // A config whose vocabulary is not the tokenizer's is refused.
   ModelConfig wrong = c;
-  wrong.bos_token_id = c.eos_token_id;
+  wrong.bos_token_id = c.first_eos();
   EXPECT_EQ(Trainer::Create(wrong, TinyOptions(), dir).status().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -364,7 +364,7 @@ TEST(Engine, StopStringsEosAndLength) {
   }
   // EOS: make the model's own argmax the EOS id.
   ModelConfig eos_config = c;
-  eos_config.eos_token_id = toks[3];
+  eos_config.eos_token_ids = {toks[3]};
   auto eos_engine = MakeEngine(eos_config, 26, SmallOptions());
   g.stop.clear();
   g.ignore_eos = false;

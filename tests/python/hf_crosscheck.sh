@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The engine against the independent float64 Hugging Face reference, one tiny random-weight model
+# per HF family variant (tests/python/hf_reference.py list): Llama (llama3 and linear RoPE, biases,
+# sharded bf16), Mistral, Gemma 2, Gemma 3 (legacy and new config forms, multimodal layout), Phi-3,
+# Qwen2, Qwen3.
+#
+# Usage: hf_crosscheck.sh ENGINE_ORACLE PYTHON WORKDIR
+#   ENGINE_ORACLE MODEL_DIR OUT_JSON  must write {"score": {...}, "generate": {...}} as described in
+#   hf_reference.py. Stops at the first variant that fails; prints one line per variant.
+set -euo pipefail
+if [ $# -ne 3 ]; then
+  echo "usage: $0 ENGINE_ORACLE PYTHON WORKDIR" >&2
+  exit 2
+fi
+ORACLE=$1 PYTHON=$2 WORK=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+REF="$HERE/hf_reference.py"
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+variants=$("$PYTHON" "$REF" list)
+n=0
+for v in $variants; do
+  dir="$WORK/$v" json="$WORK/$v.json" log="$WORK/$v.log"
+  "$PYTHON" "$REF" make "$v" "$dir"
+  if ! "$ORACLE" "$dir" "$json" >"$WORK/$v.oracle.log" 2>&1; then
+    echo "FAIL $v: the engine oracle failed on $dir:" >&2
+    tail -n 20 "$WORK/$v.oracle.log" >&2
+    exit 1
+  fi
+  if ! "$PYTHON" "$REF" check "$dir" "$json" >"$log" 2>&1; then
+    echo "FAIL $v:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  echo "ok   $v: $(head -n 1 "$log" | sed 's/^[^:]*: //')"
+  n=$((n + 1))
+done
+echo "hf_crosscheck: all $n variants agree with the float64 Hugging Face reference"
