@@ -8,6 +8,11 @@
 //   RSS while one sequence generates a long text (flat once the windows are full)
 //
 //   build/bench/engine_bench [--long_tokens N]
+//
+// With --model_dir, the same figures for any model directory (any family, any size), as a
+// table lined up with llama.cpp's llama-bench (pp512, tg128) plus batched decode:
+//   build/bench/engine_bench --model_dir DIR [--dtype auto|float32|bfloat16]
+//       [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N] [--batches 8,32]
 #include <ATen/Parallel.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -18,6 +23,8 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +34,9 @@
 #include "kernels/small_linear.h"
 #include "model/tokenizer/byte_tokenizer.h"
 #include "model/runtime/kv_layout.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "model/format/weights.h"
 #include "server/engine.h"
 
 namespace mswa {
@@ -236,6 +246,147 @@ void PrintAttentionFigures(const ModelConfig& c, double read_bandwidth) {
   }
 }
 
+// ---- --model_dir: any model directory ----
+
+struct DirBenchOptions {
+  std::string model_dir;
+  std::optional<at::ScalarType> dtype;
+  std::optional<KvDType> kv_dtype;
+  int threads = 0;
+  std::vector<int> batches = {8, 32};
+};
+
+constexpr char kDirUsage[] =
+    "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16]\n"
+    "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
+    "                    [--batches 8,32]\n"
+    "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
+    "batch, in tokens/s, beside the weights' DRAM roofline and the matmul FLOP/s measured in\n"
+    "the same run. Weights are the directory's; token ids are random.\n";
+
+// Matmul FLOP/s at the shape of `c`'s MLP for a 512-token step, best of 5.
+double ModelMatmulFlops(const ModelConfig& c) {
+  at::Tensor a = at::randn({512, c.hidden_size}), w = at::randn({2 * c.intermediate_size, c.hidden_size});
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 5; ++i) at::linear(a, w);
+    const double s = Seconds(t0, Clock::now());
+    best = std::max(best, 5 * 2.0 * 512 * c.hidden_size * 2 * c.intermediate_size / s);
+  }
+  return best;
+}
+
+int RunModelDir(const DirBenchOptions& opt) {
+  auto config = LoadModelConfig(opt.model_dir);
+  if (!config.ok()) {
+    // Directories without tokenizer files benchmark as well: parse config.json alone.
+    std::ifstream in(opt.model_dir + "/config.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    config = ParseModelConfig(text.str(), opt.model_dir + "/config.json");
+  }
+  if (!config.ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", std::string(config.status().message()).c_str());
+    return 1;
+  }
+  const ModelConfig& c = *config;
+  auto weights = LoadModelWeights(opt.model_dir, c, std::nullopt);
+  if (!weights.ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", std::string(weights.status().message()).c_str());
+    return 1;
+  }
+  const int64_t params = weights->num_parameters();
+  const at::ScalarType stored = weights->dtype();
+  EngineOptions o;
+  o.dtype = opt.dtype;
+  o.kv_cache_dtype = opt.kv_dtype;
+  o.num_threads = opt.threads;
+  o.max_tokens_per_step = 512;
+  o.max_model_len = 1024;
+  o.max_new_tokens = 1 << 20;
+  const int max_batch = *std::max_element(opt.batches.begin(), opt.batches.end());
+  // Room for the largest batch at 512 + 128 tokens each, in the largest KV type.
+  o.kv_cache_bytes = std::max<int64_t>(int64_t{64} << 20, static_cast<int64_t>(max_batch + 1) * 704 *
+                                           2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4);
+  auto engine = Engine::Create(c, std::move(*weights), std::make_unique<ByteTokenizer>(), o);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  Engine& e = **engine;
+  const at::ScalarType compute = e.dtype();
+  const double weight_bytes = static_cast<double>(params) * (compute == at::kFloat ? 4 : 2);
+  const double bw = ReadBandwidth(size_t{512} << 20);
+  const double flops = ModelMatmulFlops(c);
+  const char* dtype_name = compute == at::kBFloat16 ? "bf16" : "f32";
+  std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute, %s KV, %d threads\n",
+              opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
+              stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
+              KvDTypeName(e.kv_dtype()), omp_get_max_threads());
+  std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",
+              bw / 1e9, flops / 1e9);
+
+  std::mt19937 rng(1);
+  auto prompt = [&](int n) {
+    std::vector<int32_t> p(n);
+    for (int32_t& t : p) t = static_cast<int32_t>(rng() % c.vocab_size);
+    return p;
+  };
+  auto run = [&]() {
+    while (e.Step()) {
+    }
+  };
+  // pp512: one 512-token prompt in one step (best of 3).
+  double pp = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    GenerateOptions g;
+    g.max_tokens = 1;
+    g.ignore_eos = true;
+    (void)e.SubmitGenerate(prompt(512), g, [](EngineEvent) {});
+    const auto t0 = Clock::now();
+    run();
+    pp = std::max(pp, 512 / Seconds(t0, Clock::now()));
+  }
+  // tg128 at each batch: prompts of 16 tokens prefilled first, then 128 decode steps timed.
+  auto decode = [&](int batch) {
+    GenerateOptions g;
+    g.max_tokens = 129;
+    g.ignore_eos = true;
+    g.sampling.temperature = 0;
+    for (int i = 0; i < batch; ++i) (void)e.SubmitGenerate(prompt(16), g, [](EngineEvent) {});
+    e.Step();  // admission, prefill and each request's first token
+    const int64_t before = e.stats().generated_tokens;
+    const auto t0 = Clock::now();
+    run();
+    return (e.stats().generated_tokens - before) / Seconds(t0, Clock::now());
+  };
+  const double tg1 = decode(1);
+  const double flops_per_token = 2.0 * params;
+  const double roofline = bw / weight_bytes;
+  std::printf("| %-14s | %8s | %6s | %-12s | %10s | %-26s |\n", "model", "params", "type", "test", "t/s",
+              "vs bound");
+  std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(14, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(28, '-').c_str());
+  auto row = [&](const char* test, double tps, const std::string& bound) {
+    std::printf("| %-14s | %7.1fM | %6s | %-12s | %10.1f | %-26s |\n", c.model_type.c_str(), params / 1e6,
+                dtype_name, test, tps, bound.c_str());
+  };
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.2f of matmul FLOP/s", pp * flops_per_token / flops);
+  row("pp512", pp, buf);
+  std::snprintf(buf, sizeof buf, "%.2f of DRAM roofline", tg1 / roofline);
+  row("tg128", tg1, buf);
+  for (int batch : opt.batches) {
+    const double tb = decode(batch);
+    std::snprintf(buf, sizeof buf, "%.1fx b1; %.2f of FLOP/s", tb / tg1, tb * flops_per_token / flops);
+    const std::string name = "tg128 b" + std::to_string(batch);
+    row(name.c_str(), tb, buf);
+  }
+  return 0;
+}
+
 int64_t RssKiB() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -251,8 +402,54 @@ int64_t RssKiB() {
 int main(int argc, char** argv) {
   using namespace mswa;
   int64_t long_tokens = 20000;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--long_tokens") == 0) long_tokens = std::atoll(argv[i + 1]);
+  DirBenchOptions dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s\nwithout --model_dir: the default model's shape with random weights "
+                  "[--long_tokens N]\n", kDirUsage);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n%s", flag.c_str(), kDirUsage);
+      return 2;
+    }
+    const std::string value = argv[++i];
+    bool ok = true;
+    if (flag == "--long_tokens") {
+      long_tokens = std::atoll(value.c_str());
+    } else if (flag == "--model_dir") {
+      dir.model_dir = value;
+    } else if (flag == "--dtype") {
+      auto t = ParseComputeDType(value);
+      ok = t.ok();
+      if (ok) dir.dtype = *t;
+    } else if (flag == "--kv_cache_dtype") {
+      auto t = ParseKvCacheDType(value);
+      ok = t.ok();
+      if (ok) dir.kv_dtype = *t;
+    } else if (flag == "--threads") {
+      ok = absl::SimpleAtoi(value, &dir.threads) && dir.threads >= 0;
+    } else if (flag == "--batches") {
+      dir.batches.clear();
+      for (absl::string_view b : absl::StrSplit(value, ',')) {
+        int n = 0;
+        ok = ok && absl::SimpleAtoi(b, &n) && n > 0;
+        dir.batches.push_back(n);
+      }
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n%s", flag.c_str(), kDirUsage);
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "bad value for %s: %s\n%s", flag.c_str(), value.c_str(), kDirUsage);
+      return 2;
+    }
+  }
+  if (!dir.model_dir.empty()) {
+    if (dir.threads > 0) at::set_num_threads(dir.threads);
+    else at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
+    return RunModelDir(dir);
   }
   at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
   const ModelConfig c = DefaultShapeConfig();

@@ -3,6 +3,7 @@
 #include "kernels/small_linear.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -151,14 +152,11 @@ class PagedModelCpu final : public PagedModel {
   // for more.
   void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
 
-  // Per layer, transposed to [in, out] so every projection is one plain matrix product:
-  // [q; k; v]^T [E, (H + 2 KV) D], o^T [H D, E], [gate; up]^T [E, 2F], down^T [F, E].
-  // The [out, in] layouts serve decode-sized batches (kernels/small_linear.h), in the compute
-  // type (fp32 or bfloat16); the transposed ones are fp32 for BLAS.
-  std::vector<at::Tensor> w_qkv_t_, w_o_t_, w_gate_up_t_, w_down_t_;
-  std::vector<at::Tensor> w_qkv_, w_gate_up_, w_o_, w_down_;  // [out, in], compute type
-  at::Tensor lm_head_t_;  // [E, V]
-  at::Tensor lm_head_;    // [V, E], compute type
+  // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
+  // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
+  // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand).
+  std::vector<at::Tensor> w_qkv_, w_gate_up_, w_o_, w_down_;
+  at::Tensor lm_head_;    // [V, E], compute type; the embedding itself when tied
   // Per layer, fp32: what each RMSNorm multiplies by (NormScale), and the fused biases.
   struct LayerExtras {
     at::Tensor input_scale, post_scale, attn_out_scale, mlp_out_scale, q_scale, k_scale;
@@ -166,7 +164,7 @@ class PagedModelCpu final : public PagedModel {
   };
   std::vector<LayerExtras> extras_;
   at::Tensor final_scale_;
-  at::Tensor embed_;  // [V, E] fp32
+  at::Tensor embed_;  // [V, E], compute type
   // The distinct RoPEs (fp64 frequencies, rotary_dim / 2 each) and which one each layer uses.
   std::vector<std::vector<double>> inv_freq_;
   std::vector<int> layer_rope_;
@@ -186,47 +184,29 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   const size_t groups = m->layout_.groups.size();
   const bool bf16 = options.dtype == at::kBFloat16;
   const ArchSpec& arch = config.arch;
-  auto layer_tensors = [](LayerWeights& l) {
-    return std::vector<at::Tensor*>{&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
-                                    &l.post_norm, &l.gate_proj, &l.up_proj, &l.down_proj,
-                                    &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.gate_bias,
-                                    &l.up_bias, &l.down_bias, &l.q_norm, &l.k_norm,
-                                    &l.attn_out_norm, &l.mlp_out_norm};
-  };
-  if (weights.dtype() != at::kFloat || bf16) {
-    // fp32 for the elementwise work and BLAS; with bfloat16 compute, every weight first takes
-    // its bfloat16 value, so the bf16 matrix-vector path and the fp32 BLAS path agree.
-    auto to_float = [bf16](at::Tensor& t) {
-      if (t.defined()) t = (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat);
-    };
-    to_float(weights.embed);
-    to_float(weights.final_norm);
-    to_float(weights.lm_head);
-    for (auto& l : weights.layers) {
-      for (at::Tensor* t : layer_tensors(l)) to_float(*t);
-    }
-    if (config.tie_word_embeddings) weights.lm_head = weights.embed;
-  }
-  // The [out, in] copies for SmallLinear, in the compute type.
+  // Matrices (and the embedding) are kept once, in the compute type: bf16 weights stay bf16
+  // (the resident weights are then the checkpoint's size), and BLAS reads them through
+  // cache-sized fp32 tiles (Linear). Vectors (norms, biases) are fp32; with bfloat16 compute
+  // they first take their bfloat16 value, so every path sees the same weights.
   const at::ScalarType small = bf16 ? at::kBFloat16 : at::kFloat;
-  auto cat_defined = [](std::vector<at::Tensor> parts) {
+  auto vec = [bf16](const at::Tensor& t) {
+    if (!t.defined()) return at::Tensor();
+    return (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat).contiguous();
+  };
+  auto cat_defined = [&](std::vector<at::Tensor> parts) {
     for (const at::Tensor& t : parts) {
       if (!t.defined()) return at::Tensor();
     }
-    return at::cat(parts, 0).contiguous();
+    return vec(at::cat(parts, 0));
   };
   auto scale_of = [&](const at::Tensor& w) {
-    return w.defined() ? NormScale(w, arch, at::kFloat).contiguous() : at::Tensor();
+    return w.defined() ? NormScale(vec(w), arch, at::kFloat).contiguous() : at::Tensor();
   };
-  for (const auto& l : weights.layers) {
-    m->w_qkv_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).to(small).contiguous());
-    m->w_gate_up_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).to(small).contiguous());
+  for (auto& l : weights.layers) {
+    m->w_qkv_.push_back(at::cat({l.q_proj.to(small), l.k_proj.to(small), l.v_proj.to(small)}, 0).contiguous());
+    m->w_gate_up_.push_back(at::cat({l.gate_proj.to(small), l.up_proj.to(small)}, 0).contiguous());
     m->w_o_.push_back(l.o_proj.to(small).contiguous());
     m->w_down_.push_back(l.down_proj.to(small).contiguous());
-    m->w_qkv_t_.push_back(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0).t().contiguous());
-    m->w_o_t_.push_back(l.o_proj.t().contiguous());
-    m->w_gate_up_t_.push_back(at::cat({l.gate_proj, l.up_proj}, 0).t().contiguous());
-    m->w_down_t_.push_back(l.down_proj.t().contiguous());
     LayerExtras e;
     e.input_scale = scale_of(l.input_norm);
     e.post_scale = scale_of(l.post_norm);
@@ -235,15 +215,15 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     e.q_scale = scale_of(l.q_norm);
     e.k_scale = scale_of(l.k_norm);
     e.qkv_bias = cat_defined({l.q_bias, l.k_bias, l.v_bias});
-    e.o_bias = l.o_bias.defined() ? l.o_bias.contiguous() : at::Tensor();
+    e.o_bias = vec(l.o_bias);
     e.gate_up_bias = cat_defined({l.gate_bias, l.up_bias});
-    e.down_bias = l.down_bias.defined() ? l.down_bias.contiguous() : at::Tensor();
+    e.down_bias = vec(l.down_bias);
     m->extras_.push_back(std::move(e));
+    l = LayerWeights();  // drop the checkpoint's copies as we go
   }
-  m->lm_head_t_ = weights.lm_head.t().contiguous();
-  m->lm_head_ = weights.lm_head.to(small).contiguous();
+  m->embed_ = weights.embed.to(small).contiguous();
+  m->lm_head_ = config.tie_word_embeddings ? m->embed_ : weights.lm_head.to(small).contiguous();
   m->final_scale_ = scale_of(weights.final_norm);
-  m->embed_ = weights.embed.contiguous();
   std::vector<RopeSpec> ropes;
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
     const RopeSpec r = config.rope(l);
@@ -286,14 +266,13 @@ void PagedModelCpu::PoisonBlock(int g, int32_t block) {
 
 void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
                         bool accumulate) const {
-  const at::Tensor* w = nullptr;    // [out, in]
-  const at::Tensor* w_t = nullptr;  // [in, out]
+  const at::Tensor* w = nullptr;  // [out, in]
   switch (proj) {
-    case Proj::kQkv: w = &w_qkv_[layer]; w_t = &w_qkv_t_[layer]; break;
-    case Proj::kO: w = &w_o_[layer]; w_t = &w_o_t_[layer]; break;
-    case Proj::kGateUp: w = &w_gate_up_[layer]; w_t = &w_gate_up_t_[layer]; break;
-    case Proj::kDown: w = &w_down_[layer]; w_t = &w_down_t_[layer]; break;
-    case Proj::kLmHead: w = &lm_head_; w_t = &lm_head_t_; break;
+    case Proj::kQkv: w = &w_qkv_[layer]; break;
+    case Proj::kO: w = &w_o_[layer]; break;
+    case Proj::kGateUp: w = &w_gate_up_[layer]; break;
+    case Proj::kDown: w = &w_down_[layer]; break;
+    case Proj::kLmHead: w = &lm_head_; break;
   }
   const int64_t rows = x.size(0);
   if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
@@ -302,10 +281,23 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   } else if (rows <= kSmallLinearMaxRows) {
     SmallLinear(x.data_ptr<float>(), rows, x.size(1), w->data_ptr<float>(), w->size(0),
                 y.data_ptr<float>(), y.size(1), accumulate);
-  } else if (accumulate) {
-    y.addmm_(x, *w_t);
+  } else if (w->scalar_type() == at::kFloat) {
+    if (accumulate) {
+      y.addmm_(x, w->t());
+    } else {
+      at::mm_out(y, x, w->t());
+    }
   } else {
-    at::mm_out(y, x, *w_t);
+    // BLAS multiplies fp32: convert W a tile of rows at a time (about 2 MiB of fp32, so it stays
+    // in cache between the conversion and the product) into its columns of y.
+    const int64_t out = w->size(0);
+    const int64_t tile = std::max<int64_t>(64, (int64_t{2} << 20) / (4 * w->size(1)));
+    for (int64_t r = 0; r < out; r += tile) {
+      const int64_t n = std::min(tile, out - r);
+      at::Tensor wt = w->narrow(0, r, n).to(at::kFloat);
+      at::Tensor yc = y.narrow(1, r, n);
+      yc.addmm_(x, wt.t(), /*beta=*/accumulate ? 1 : 0);
+    }
   }
 }
 
@@ -353,14 +345,21 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   float* hp = h.data_ptr<float>();
   float* qkvp = qkv.data_ptr<float>();
   float* bp = branch.data_ptr<float>();
-  const float* embed = embed_.data_ptr<float>();
   const float embed_scale = static_cast<float>(arch.embed_scale);
+  const bool embed_bf16 = embed_.scalar_type() == at::kBFloat16;
   for (int64_t t = 0; t < N; ++t) {
-    const float* e = embed + static_cast<int64_t>(in.tokens[t]) * E;
+    const int64_t offset = static_cast<int64_t>(in.tokens[t]) * E;
     float* xr = xp + t * E;
-    if (embed_scale == 1.f) {
-      std::copy_n(e, E, xr);
+    if (embed_bf16) {
+      const uint16_t* e = static_cast<const uint16_t*>(embed_.data_ptr()) + offset;
+      for (int64_t i = 0; i < E; ++i) {
+        const uint32_t bits = static_cast<uint32_t>(e[i]) << 16;
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        xr[i] = f * embed_scale;
+      }
     } else {
+      const float* e = embed_.data_ptr<float>() + offset;
       for (int64_t i = 0; i < E; ++i) xr[i] = e[i] * embed_scale;
     }
   }

@@ -4,6 +4,9 @@
 # sharded bf16), Mistral, Gemma 2, Gemma 3 (legacy and new config forms, multimodal layout), Phi-3,
 # Qwen2, Qwen3.
 #
+# Each model runs twice: in 7-token steps (every product through the decode-sized kernels) and in
+# 100-token steps over 150 tokens (prefill products through BLAS).
+#
 # Usage: hf_crosscheck.sh ENGINE_ORACLE PYTHON WORKDIR
 #   ENGINE_ORACLE MODEL_DIR OUT_JSON  must write {"score": {...}, "generate": {...}} as described in
 #   hf_reference.py. Stops at the first variant that fails; prints one line per variant.
@@ -22,17 +25,20 @@ n=0
 for v in $variants; do
   dir="$WORK/$v" json="$WORK/$v.json" log="$WORK/$v.log"
   "$PYTHON" "$REF" make "$v" "$dir"
-  if ! "$ORACLE" "$dir" "$json" >"$WORK/$v.oracle.log" 2>&1; then
-    echo "FAIL $v: the engine oracle failed on $dir:" >&2
-    tail -n 20 "$WORK/$v.oracle.log" >&2
-    exit 1
-  fi
-  if ! "$PYTHON" "$REF" check "$dir" "$json" >"$log" 2>&1; then
-    echo "FAIL $v:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
-  echo "ok   $v: $(head -n 1 "$log" | sed 's/^[^:]*: //')"
+  for steps in "--chunk 7 --tokens 64" "--chunk 100 --tokens 150"; do
+    # shellcheck disable=SC2086
+    if ! "$ORACLE" "$dir" "$json" $steps >"$WORK/$v.oracle.log" 2>&1; then
+      echo "FAIL $v ($steps): the engine oracle failed on $dir:" >&2
+      tail -n 20 "$WORK/$v.oracle.log" >&2
+      exit 1
+    fi
+    if ! "$PYTHON" "$REF" check "$dir" "$json" >"$log" 2>&1; then
+      echo "FAIL $v ($steps):" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    echo "ok   $v ($steps): $(head -n 1 "$log" | sed 's/^[^:]*: //')"
+  done
   n=$((n + 1))
 done
 echo "hf_crosscheck: all $n variants agree with the float64 Hugging Face reference"
