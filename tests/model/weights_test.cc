@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "model/format/safetensors.h"
@@ -119,6 +121,64 @@ TEST(ModelWeights, ShapeMismatchNamesBothShapes) {
   absl::Status s = LoadStatus(path, c);
   EXPECT_NE(std::string(s.message()).find("has shape [512] but config.json implies [16, 32]"),
             std::string::npos) << s;
+}
+
+// Writes the tensors of `w` (mswa names) split over two shard files with an index.
+void WriteShards(const std::string& dir, const ModelConfig& c, const ModelWeights& w,
+                 const std::string& index_extra = "") {
+  std::filesystem::create_directories(dir);
+  const std::string single = TempDir("shard_src");
+  ASSERT_TRUE(WriteModelDirectory(single, c, w, DType::kF32).ok());
+  auto file = SafetensorsFile::Open(single + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  std::vector<TensorToWrite> a, b;
+  std::string map;
+  size_t i = 0;
+  for (const TensorView& t : (*file)->tensors()) {
+    const bool first = i++ % 2 == 0;
+    (first ? a : b).push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+    map += (map.empty() ? "" : ", ") + std::string("\"") + t.name + "\": \"" +
+           (first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors") + "\"";
+  }
+  ASSERT_TRUE(WriteSafetensors(dir + "/model-00001-of-00002.safetensors", a).ok());
+  ASSERT_TRUE(WriteSafetensors(dir + "/model-00002-of-00002.safetensors", b).ok());
+  std::ofstream(dir + "/model.safetensors.index.json")
+      << "{\"metadata\": {}, \"weight_map\": {" << map << index_extra << "}}";
+}
+
+TEST(ModelWeights, LoadsShardsThroughTheIndex) {
+  ModelConfig c = TinyConfig();
+  ModelWeights w = RandomModelWeights(c, 5);
+  const std::string dir = TempDir("sharded");
+  WriteShards(dir, c, w);
+  auto loaded = LoadModelWeights(dir, c);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(at::equal(loaded->layers[1].down_proj, w.layers[1].down_proj));
+  EXPECT_TRUE(at::equal(loaded->final_norm, w.final_norm));
+
+  // An index that names a shard that is not there.
+  const std::string missing = TempDir("sharded_missing");
+  WriteShards(missing, c, w, ", \"extra.weight\": \"model-00003-of-00003.safetensors\"");
+  absl::Status s = LoadModelWeights(missing, c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_NE(std::string(s.message()).find("model-00003-of-00003.safetensors"), std::string::npos) << s;
+
+  // Neither a single file nor an index.
+  const std::string empty = TempDir("no_weights");
+  std::filesystem::create_directories(empty);
+  s = LoadModelWeights(empty, c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(s.message()).find("model.safetensors.index.json"), std::string::npos) << s;
+}
+
+TEST(ModelWeights, BfloatCheckpointsStayBfloatWhenAsked) {
+  ModelConfig c = TinyConfig();
+  const std::string dir = TempDir("bf16_kept");
+  ASSERT_TRUE(WriteModelDirectory(dir, c, RandomModelWeights(c, 6), DType::kBF16).ok());
+  auto w = LoadModelWeights(dir, c, std::nullopt);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->dtype(), at::kBFloat16);
+  EXPECT_EQ(w->layers[0].q_proj.scalar_type(), at::kBFloat16);
 }
 
 }  // namespace

@@ -373,6 +373,18 @@ TEST(Engine, StopStringsEosAndLength) {
   RunUntilIdle(*eos_engine);
   EXPECT_EQ(eos.events.back().finish_reason, FinishReason::kEos);
   EXPECT_LE(eos.tokens().size(), 4u);
+  // Every id of an EOS list ends generation (generation_config.json lists several): the second
+  // id of the list is the model's token 2 (unless it repeats an earlier token).
+  if (toks[2] != toks[0] && toks[2] != toks[1] && toks[3] != toks[0] && toks[3] != toks[1]) {
+    ModelConfig list_config = c;
+    list_config.eos_token_ids = {toks[3], toks[2]};
+    auto list_engine = MakeEngine(list_config, 26, SmallOptions());
+    Collected listed;
+    ASSERT_TRUE(list_engine->SubmitGenerate(TextTokens(10, 3), g, [&](EngineEvent e) { listed.events.push_back(e); }).ok());
+    RunUntilIdle(*list_engine);
+    EXPECT_EQ(listed.events.back().finish_reason, FinishReason::kEos);
+    EXPECT_EQ(listed.tokens().size(), 3u);
+  }
   EXPECT_EQ(free_run.events.back().finish_reason, FinishReason::kLength);
   EXPECT_EQ(free_run.events.back().completion_tokens, 40);
 }
