@@ -496,8 +496,10 @@ int RunInfo(MswaClient& client) {
                                info.model_type(), info.device(), info.dtype());
   std::cout << absl::StrFormat("parameters:   %d (%.1f M)\n", info.num_parameters(),
                                static_cast<double>(info.num_parameters()) / 1e6);
-  std::cout << absl::StrFormat("tokenizer:    %s, vocab %d, bos %d, eos %d\n", info.tokenizer(),
-                               info.vocab_size(), info.bos_token_id(), info.eos_token_id());
+  std::string eos = absl::StrCat(info.eos_token_id());
+  if (info.eos_token_ids_size() > 1) eos = absl::StrJoin(info.eos_token_ids(), ",");
+  std::cout << absl::StrFormat("tokenizer:    %s, vocab %d, bos %d, eos %s\n", info.tokenizer(),
+                               info.vocab_size(), info.bos_token_id(), eos);
   std::cout << absl::StrFormat(
       "layers:       %d, hidden %d, intermediate %d, heads %d (kv %d), head_dim %d\n",
       info.num_layers(), info.hidden_size(), info.intermediate_size(),
@@ -515,6 +517,9 @@ int RunInfo(MswaClient& client) {
                                           : absl::StrCat("layers ", i, "-", j - 1);
     std::cout << absl::StrFormat("  %-14s %s\n", layers + ":", text);
     i = j;
+  }
+  if (info.native_windows_size() > 0) {
+    std::cout << "  (an MSWA schedule replaces the windows the model was trained with)\n";
   }
   std::cout << absl::StrFormat("KV cache:     %s, %s, block size %d tokens\n",
                                mswa::client::FormatBytes(info.kv_cache_bytes()), info.kv_dtype(),

@@ -10,6 +10,8 @@
 namespace mswa {
 
 // Errors name the file and the problem (see LoadModelConfig, LoadModelWeights, LoadTokenizer).
+// Weights keep their stored type. With a tokenizer.json, BOS is the one the tokenizer adds
+// (none when it adds none), and EOS falls back to the tokenizer's when the configs name none.
 absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
                                                    const EngineOptions& options);
 
