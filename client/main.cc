@@ -521,6 +521,11 @@ int RunInfo(MswaClient& client) {
   if (info.native_windows_size() > 0) {
     std::cout << "  (an MSWA schedule replaces the windows the model was trained with)\n";
   }
+  for (const mswa::v1::KvBytesAtLength& k : info.kv_bytes_at_length()) {
+    std::cout << absl::StrFormat("KV at %6d tokens: %s per sequence (full attention: %s)\n", k.tokens(),
+                                 mswa::client::FormatBytes(k.bytes()),
+                                 mswa::client::FormatBytes(k.full_attention_bytes()));
+  }
   std::cout << absl::StrFormat("KV cache:     %s, %s, block size %d tokens\n",
                                mswa::client::FormatBytes(info.kv_cache_bytes()), info.kv_dtype(),
                                info.kv_block_size());

@@ -737,6 +737,13 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
     bound += 2 * r * layout.groups[g].num_heads * o.block_size * c.head_dim * KvDTypeBytes(engine_->kv_dtype());
   }
   response->set_kv_bytes_per_sequence_bound(c.all_windows_finite() ? bound : 0);
+  const KvMemoryOptions kv{o.block_size, o.max_tokens_per_step, KvDTypeBytes(engine_->kv_dtype())};
+  for (int64_t tokens : {4096, 32768, 131072}) {
+    auto* at = response->add_kv_bytes_at_length();
+    at->set_tokens(tokens);
+    at->set_bytes(KvBytesPerSequence(layout, c.head_dim, kv, tokens));
+    at->set_full_attention_bytes(FullAttentionKvBytes(c, kv.bytes_per_element, tokens));
+  }
   response->set_kv_cache_bytes(o.kv_cache_bytes);
   response->set_max_tokens_limit(o.max_new_tokens);
   response->set_max_waiting_requests(o.max_waiting);
