@@ -389,6 +389,14 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   EXPECT_EQ(info.kv_dtype(), "float32");
   EXPECT_EQ(info.device(), "cpu");
   EXPECT_EQ(info.dtype(), "float32");
+  ASSERT_EQ(info.eos_token_ids_size(), 1);
+  EXPECT_EQ(info.eos_token_ids(0), info.eos_token_id());
+  EXPECT_EQ(info.native_windows_size(), 0);  // the windows are the model's own
+  ASSERT_EQ(info.kv_bytes_at_length_size(), 3);
+  EXPECT_EQ(info.kv_bytes_at_length(2).tokens(), 131072);
+  // Bounded windows: the same bytes at every length, far below full attention's.
+  EXPECT_EQ(info.kv_bytes_at_length(0).bytes(), info.kv_bytes_at_length(2).bytes());
+  EXPECT_LT(info.kv_bytes_at_length(2).bytes() * 10, info.kv_bytes_at_length(2).full_attention_bytes());
   grpc::ClientContext c2;
   v1::TokenizeRequest t;
   t.set_text("hi");
