@@ -1,5 +1,7 @@
 #include "server/engine.h"
 
+#include "server/engine/request_state.h"
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -56,44 +58,6 @@ absl::Status EngineOptions::Validate() const {
   return absl::OkStatus();
 }
 
-// The engine thread's view of one request.
-struct Engine::Request {
-  enum class Kind { kGenerate, kScore };
-  Kind kind = Kind::kGenerate;
-  int64_t id = 0;
-  EventSink sink;
-  absl::Time arrival;
-  absl::Time admitted;
-  bool sent_first = false;
-  bool cancelled = false;
-  int64_t kv_max_tokens = -1;  // reservation bound handed to the KV manager
-  int64_t computed = 0;        // tokens in the KV cache (positions 0 .. computed-1)
-
-  // Generate: prompt then sampled tokens; tokens[computed..] still to be fed.
-  GenerateOptions gen;
-  std::vector<int32_t> tokens;
-  int64_t prompt_len = 0;
-  int64_t generated = 0;
-  std::unique_ptr<Sampler> sampler;
-  std::unique_ptr<StreamingDetokenizer> detok;
-  std::unique_ptr<StopMatcher> stop;
-
-  // Score: unfed holds positions computed .. known-1; a position is fed only once the token
-  // after it (its target) is known, so every fed row is scored.
-  ScoreOptions score;
-  std::deque<int32_t> unfed;
-  int64_t bytes_fed = 0;
-  bool input_closed = false;
-  ScoreTotals totals;
-
-  // Tokens that can go into this step.
-  int64_t Feedable() const {
-    if (kind == Kind::kGenerate) return static_cast<int64_t>(tokens.size()) - computed;
-    return unfed.empty() ? 0 : static_cast<int64_t>(unfed.size()) - 1;
-  }
-  bool decoding() const { return kind == Kind::kGenerate && computed >= prompt_len; }
-};
-
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config,
                                                        ModelWeights weights,
                                                        std::unique_ptr<Tokenizer> tokenizer,
@@ -142,7 +106,15 @@ Engine::Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tok
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       kv_(std::move(kv)),
-      options_(options) {
+      options_(options),
+      scheduler_(SchedulerOptions{
+          options.max_tokens_per_step,
+          options.interactive_step_tokens > 0
+              ? std::min(options.interactive_step_tokens, options.max_tokens_per_step)
+              : std::max<int64_t>(1, options.max_tokens_per_step / 4)}) {
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    group_limits_.push_back({kv_.window(g), kv_.total_blocks(g), kv_.ring_size(g)});
+  }
   absl::MutexLock lock(&mu_);
   for (int g = 0; g < kv_.num_groups(); ++g) {
     stats_.groups.push_back({kv_.window(g), 0, kv_.total_blocks(g), 0});
@@ -153,17 +125,22 @@ Engine::~Engine() { Shutdown(); }
 
 absl::StatusOr<int64_t> Engine::Enqueue(std::unique_ptr<Request> r) {
   // Requests that could never be admitted are refused now rather than waiting forever.
-  for (int g = 0; g < kv_.num_groups(); ++g) {
-    if (kv_.window(g) == 0 && (r->kv_max_tokens < 0 || r->kv_max_tokens > options_.max_model_len)) {
+  for (size_t g = 0; g < group_limits_.size(); ++g) {
+    const GroupLimit& limit = group_limits_[g];
+    if (limit.window == 0 && (r->kv_max_tokens < 0 || r->kv_max_tokens > options_.max_model_len)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the model has full-attention heads, so a request may hold at most ", options_.max_model_len,
           " tokens (--max_model_len); this one needs ",
           r->kv_max_tokens < 0 ? std::string("an unknown number") : absl::StrCat(r->kv_max_tokens)));
     }
-    if (kv_.BlocksNeeded(g, r->kv_max_tokens) > kv_.total_blocks(g)) {
+    const int64_t needed =
+        r->kv_max_tokens < 0 ? limit.ring_size
+                             : BlocksForLength(limit.window, r->kv_max_tokens,
+                                               options_.max_tokens_per_step, options_.block_size);
+    if (needed > limit.total_blocks) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the request needs more KV memory than the whole cache holds (window group ", g,
-          " needs ", kv_.BlocksNeeded(g, r->kv_max_tokens), " blocks of ", kv_.total_blocks(g),
+          " needs ", needed, " blocks of ", limit.total_blocks,
           "); raise --kv_cache_bytes or shorten the request"));
     }
   }
@@ -292,13 +269,16 @@ void Engine::TakeIncoming() {
 }
 
 void Engine::Admit() {
+  // Cancelled (or expired) requests leave the queue wherever they sit, so they neither count
+  // against max_waiting nor hold up the ones behind them.
+  for (auto& r : waiting_) {
+    if (r->cancelled) Finish(*r, FinishReason::kCancelled);
+  }
+  waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(),
+                                [](const auto& r) { return r->sink == nullptr; }),
+                 waiting_.end());
   while (!waiting_.empty()) {
     Request& r = *waiting_.front();
-    if (r.cancelled) {
-      Finish(r, FinishReason::kCancelled);
-      waiting_.pop_front();
-      continue;
-    }
     absl::Status s = kv_.Admit(r.id, r.kv_max_tokens);
     if (absl::IsResourceExhausted(s)) return;  // first come, first served: wait for memory
     if (!s.ok()) {
@@ -390,28 +370,15 @@ bool Engine::Step() {
   DropFinished();
   Admit();
 
-  // ---- plan: decodes first, then prefill chunks in arrival order ----------------------------
-  struct Slot {
-    Request* r;
-    int64_t begin;  // first row in the flat batch
-    int64_t n;      // tokens of this request in the batch
-    int32_t seq;    // row of the block tables
-  };
-  std::vector<Slot> slots;
-  int64_t budget = options_.max_tokens_per_step;
-  for (auto& r : running_) {
-    if (budget > 0 && r->decoding() && r->Feedable() > 0) {
-      slots.push_back({r.get(), 0, 1, 0});
-      --budget;
-    }
+  // ---- plan (server/engine/scheduler.h) ------------------------------------------------------
+  std::vector<SchedEntry> entries;
+  entries.reserve(running_.size());
+  for (const auto& r : running_) {
+    entries.push_back({r->kind == Request::Kind::kGenerate, r->decoding(), r->Feedable()});
   }
-  for (auto& r : running_) {
-    if (budget <= 0) break;
-    if (r->decoding()) continue;
-    const int64_t n = std::min(r->Feedable(), budget);
-    if (n <= 0) continue;
-    slots.push_back({r.get(), 0, n, 0});
-    budget -= n;
+  StepBatch batch;
+  for (const SchedGrant& g : scheduler_.Plan(entries)) {
+    batch.slots.push_back({running_[g.index].get(), 0, g.tokens, 0});
   }
 
   // Scoring requests whose input is complete and fully scored finish without a forward.
@@ -421,52 +388,16 @@ bool Engine::Step() {
       Finish(*r, FinishReason::kLength);
     }
   }
-  DropFinished();
-  if (slots.empty()) {
+  if (batch.slots.empty()) {
+    DropFinished();
     absl::MutexLock lock(&mu_);
     UpdateStatsLocked();
     return false;
   }
 
-  // ---- build the flat batch --------------------------------------------------------------
-  const int64_t stride = model_->table_stride();
-  std::vector<int32_t> tokens, seq_index, tables(slots.size() * stride, -1);
-  std::vector<int64_t> positions, logits_rows;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    Slot& s = slots[i];
-    Request& r = *s.r;
-    s.begin = static_cast<int64_t>(tokens.size());
-    s.seq = static_cast<int32_t>(i);
-    absl::Status appended = kv_.Append(r.id, s.n);
-    if (!appended.ok()) {  // cannot happen for an admitted request; never crash the server
-      r.cancelled = true;
-      s.n = 0;
-      continue;
-    }
-    for (int64_t j = 0; j < s.n; ++j) {
-      tokens.push_back(r.kind == Request::Kind::kGenerate ? r.tokens[r.computed + j] : r.unfed[j]);
-      positions.push_back(r.computed + j);
-      seq_index.push_back(s.seq);
-    }
-    for (int g = 0; g < kv_.num_groups(); ++g) {
-      const int32_t* ring = kv_.BlockTable(r.id, g);
-      std::copy_n(ring, kv_.ring_size(g), tables.begin() + i * stride + model_->table_offsets()[g]);
-    }
-    if (r.kind == Request::Kind::kScore) {
-      for (int64_t j = 0; j < s.n; ++j) logits_rows.push_back(s.begin + j);
-    } else if (r.computed + s.n >= r.prompt_len) {
-      logits_rows.push_back(s.begin + s.n - 1);  // the prompt is complete: sample
-    }
-  }
+  BuildBatch(batch);  // server/engine/batch.cc
   const absl::Time step_start = absl::Now();
-  StepInput in;
-  in.num_tokens = static_cast<int64_t>(tokens.size());
-  in.tokens = tokens.data();
-  in.positions = positions.data();
-  in.seq_index = seq_index.data();
-  in.block_tables = tables.data();
-  in.num_logits = static_cast<int64_t>(logits_rows.size());
-  in.logits_rows = logits_rows.data();
+  const StepInput in = batch.Input();
   at::Tensor logits;
   if (in.num_tokens > 0) {
     // The model throws only when it cannot run (out of memory, a device fault): the requests
@@ -474,56 +405,21 @@ bool Engine::Step() {
     try {
       logits = model_->Forward(in);
     } catch (const std::exception& e) {
-      std::vector<Request*> batch;
-      for (const Slot& s : slots) batch.push_back(s.r);
-      FailStep(batch, e.what());
+      std::vector<Request*> failed;
+      for (const Slot& s : batch.slots) failed.push_back(s.r);
+      FailStep(failed, e.what());
       return true;
     }
   }
-  const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
-  const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
-
-  // ---- consume the outputs -----------------------------------------------------------------
-  int64_t row = 0, prompt_tokens = 0, generated = 0, scored = 0;
-  for (Slot& s : slots) {
-    Request& r = *s.r;
-    if (s.n == 0) continue;
-    r.computed += s.n;
-    kv_.FreeOutOfWindow(r.id);
-    if (r.kind == Request::Kind::kScore) {
-      EngineEvent e;
-      e.request_id = r.id;
-      for (int64_t j = 0; j < s.n; ++j, ++row) {
-        const int32_t target = r.unfed[j + 1];
-        r.totals.bytes_scored += static_cast<int64_t>(tokenizer_->TokenBytes(target).size());
-        const float lp = LogSoftmaxAt(logits_data + row * vocab, vocab, target);
-        r.totals.total_nll -= lp;
-        ++r.totals.tokens;
-        if (r.score.per_token_logprobs) e.token_logprobs.push_back(lp);
-      }
-      r.unfed.erase(r.unfed.begin(), r.unfed.begin() + s.n);
-      scored += s.n;
-      r.totals.bytes = r.bytes_fed;
-      e.score = r.totals;
-      r.sent_first = true;
-      r.sink(std::move(e));
-      continue;
-    }
-    if (r.computed - s.n < r.prompt_len) prompt_tokens += std::min(s.n, r.prompt_len - (r.computed - s.n));
-    if (r.computed < r.prompt_len) continue;  // mid-prompt chunk: nothing to sample yet
-    const float* row_logits = logits_data + (row++) * vocab;
-    const SampleResult sample = r.sampler->Sample(row_logits, vocab, r.gen.top_logprobs);
-    ++generated;
-    EmitGenerated(r, sample, row_logits);
-  }
+  const StepCounts counts = ProcessOutputs(batch, logits);  // server/engine/outputs.cc
   DropFinished();
   if (step_observer_) step_observer_(absl::ToDoubleSeconds(absl::Now() - step_start), in.num_tokens);
 
   absl::MutexLock lock(&mu_);
   ++stats_.steps;
-  stats_.prompt_tokens += prompt_tokens;
-  stats_.generated_tokens += generated;
-  stats_.scored_tokens += scored;
+  stats_.prompt_tokens += counts.prompt_tokens;
+  stats_.generated_tokens += counts.generated;
+  stats_.scored_tokens += counts.scored;
   UpdateStatsLocked();
   return true;
 }
@@ -535,54 +431,6 @@ void Engine::UpdateStatsLocked() {
     stats_.groups[g].used_blocks = kv_.used_blocks(g);
     stats_.groups[g].freed_by_window = kv_.blocks_freed_by_window(g);
   }
-}
-
-void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* logits) {
-  const int32_t token = sample.token;
-  ++r.generated;
-  r.tokens.push_back(token);
-  const bool eos = !r.gen.ignore_eos && model_->config().is_eos(token);
-  EngineEvent e;
-  e.request_id = r.id;
-  e.token_ids.push_back(token);
-  if (r.gen.logprobs || r.gen.top_logprobs > 0) e.logprobs.push_back(sample);
-  if (!eos) e.text = r.stop->Push(r.detok->Push(token));
-  FinishReason reason = FinishReason::kNone;
-  if (r.stop->matched()) {
-    reason = FinishReason::kStop;
-  } else if (eos) {
-    reason = FinishReason::kEos;
-  } else if (r.generated >= r.gen.max_tokens) {
-    reason = FinishReason::kLength;
-  }
-  if (reason != FinishReason::kNone && reason != FinishReason::kStop) {
-    // Release what the detokenizer and the stop matcher still hold.
-    e.text += r.stop->Push(r.detok->Flush());
-    if (r.stop->matched()) reason = FinishReason::kStop;
-    e.text += r.stop->Flush();
-  }
-  const absl::Time now = absl::Now();
-  if (!r.sent_first) {
-    r.sent_first = true;
-    e.timings.first_token_seconds = absl::ToDoubleSeconds(now - r.arrival);
-  }
-  if (reason == FinishReason::kNone) {
-    r.sink(std::move(e));
-    return;
-  }
-  // The last event carries the final text too.
-  kv_.Release(r.id);
-  e.finished = true;
-  e.finish_reason = reason;
-  e.matched_stop = r.stop->matched() ? r.stop->matched_stop() : "";
-  e.prompt_tokens = r.prompt_len;
-  e.completion_tokens = r.generated;
-  e.timings.queue_seconds = absl::ToDoubleSeconds(r.admitted - r.arrival);
-  e.timings.total_seconds = absl::ToDoubleSeconds(now - r.arrival);
-  r.sink(std::move(e));
-  r.sink = nullptr;
-  absl::MutexLock lock(&mu_);
-  live_ids_.erase(r.id);
 }
 
 void Engine::Loop() {

@@ -31,6 +31,7 @@
 #include "model/runtime/paged_model.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/format/weights.h"
+#include "server/engine/scheduler.h"
 #include "server/request.h"
 
 namespace mswa {
@@ -43,6 +44,10 @@ struct EngineOptions {
                                               // on CUDA), split across window groups
   int64_t block_size = 16;
   int64_t max_tokens_per_step = 512;  // token budget of one step (also the largest prefill chunk)
+  // While Generate requests take part in a step, scoring work in it is cut so the step holds at
+  // most this many tokens (short steps keep their latency low; see server/engine/scheduler.h).
+  // 0: a quarter of max_tokens_per_step.
+  int64_t interactive_step_tokens = 0;
   int64_t max_model_len = 32768;      // longest sequence where some window is unbounded
   int32_t max_waiting = 256;          // queued requests beyond which Submit fails
   int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens
@@ -137,8 +142,25 @@ class Engine {
 
  private:
   struct Request;
+  struct Slot;
+  struct StepBatch;
+  struct StepCounts {
+    int64_t prompt_tokens = 0, generated = 0, scored = 0;
+  };
+  // What Enqueue checks a request against, fixed at creation (gRPC threads never read kv_).
+  struct GroupLimit {
+    int64_t window = 0;
+    int64_t total_blocks = 0;
+    int64_t ring_size = 0;
+  };
   Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tokenizer,
          KvCacheManager kv, const EngineOptions& options);
+  // Fills the batch's token rows, positions, block tables and logits rows for its slots
+  // (reserving their KV blocks); server/engine/batch.cc.
+  void BuildBatch(StepBatch& batch);
+  // Scores, samples and streams what the step's logits give each request;
+  // server/engine/outputs.cc.
+  StepCounts ProcessOutputs(const StepBatch& batch, const at::Tensor& logits);
   absl::StatusOr<int64_t> Enqueue(std::unique_ptr<Request> request);
   void TakeIncoming();
   void Admit();
@@ -155,6 +177,8 @@ class Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   KvCacheManager kv_;
   EngineOptions options_;
+  std::vector<GroupLimit> group_limits_;  // immutable after construction
+  Scheduler scheduler_;                    // engine thread only
 
   // Shared with submitting threads.
   mutable absl::Mutex mu_;

@@ -1,0 +1,94 @@
+// What one step's logits mean for each request: scores and progress for scoring requests,
+// sampled tokens, text, stop strings and EOS for generating ones.
+#include "server/engine/request_state.h"
+
+namespace mswa {
+
+Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tensor& logits) {
+  const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
+  const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
+  int64_t row = 0;
+  StepCounts counts;
+  for (const Slot& s : batch.slots) {
+    Request& r = *s.r;
+    if (s.n == 0) continue;
+    r.computed += s.n;
+    kv_.FreeOutOfWindow(r.id);
+    if (r.kind == Request::Kind::kScore) {
+      EngineEvent e;
+      e.request_id = r.id;
+      for (int64_t j = 0; j < s.n; ++j, ++row) {
+        const int32_t target = r.unfed[j + 1];
+        r.totals.bytes_scored += static_cast<int64_t>(tokenizer_->TokenBytes(target).size());
+        const float lp = LogSoftmaxAt(logits_data + row * vocab, vocab, target);
+        r.totals.total_nll -= lp;
+        ++r.totals.tokens;
+        if (r.score.per_token_logprobs) e.token_logprobs.push_back(lp);
+      }
+      r.unfed.erase(r.unfed.begin(), r.unfed.begin() + s.n);
+      counts.scored += s.n;
+      r.totals.bytes = r.bytes_fed;
+      e.score = r.totals;
+      r.sent_first = true;
+      r.sink(std::move(e));
+      continue;
+    }
+    if (r.computed - s.n < r.prompt_len) counts.prompt_tokens += std::min(s.n, r.prompt_len - (r.computed - s.n));
+    if (r.computed < r.prompt_len) continue;  // mid-prompt chunk: nothing to sample yet
+    const float* row_logits = logits_data + (row++) * vocab;
+    const SampleResult sample = r.sampler->Sample(row_logits, vocab, r.gen.top_logprobs);
+    ++counts.generated;
+    EmitGenerated(r, sample, row_logits);
+  }
+  return counts;
+}
+
+void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* logits) {
+  const int32_t token = sample.token;
+  ++r.generated;
+  r.tokens.push_back(token);
+  const bool eos = !r.gen.ignore_eos && model_->config().is_eos(token);
+  EngineEvent e;
+  e.request_id = r.id;
+  e.token_ids.push_back(token);
+  if (r.gen.logprobs || r.gen.top_logprobs > 0) e.logprobs.push_back(sample);
+  if (!eos) e.text = r.stop->Push(r.detok->Push(token));
+  FinishReason reason = FinishReason::kNone;
+  if (r.stop->matched()) {
+    reason = FinishReason::kStop;
+  } else if (eos) {
+    reason = FinishReason::kEos;
+  } else if (r.generated >= r.gen.max_tokens) {
+    reason = FinishReason::kLength;
+  }
+  if (reason != FinishReason::kNone && reason != FinishReason::kStop) {
+    // Release what the detokenizer and the stop matcher still hold.
+    e.text += r.stop->Push(r.detok->Flush());
+    if (r.stop->matched()) reason = FinishReason::kStop;
+    e.text += r.stop->Flush();
+  }
+  const absl::Time now = absl::Now();
+  if (!r.sent_first) {
+    r.sent_first = true;
+    e.timings.first_token_seconds = absl::ToDoubleSeconds(now - r.arrival);
+  }
+  if (reason == FinishReason::kNone) {
+    r.sink(std::move(e));
+    return;
+  }
+  // The last event carries the final text too.
+  kv_.Release(r.id);
+  e.finished = true;
+  e.finish_reason = reason;
+  e.matched_stop = r.stop->matched() ? r.stop->matched_stop() : "";
+  e.prompt_tokens = r.prompt_len;
+  e.completion_tokens = r.generated;
+  e.timings.queue_seconds = absl::ToDoubleSeconds(r.admitted - r.arrival);
+  e.timings.total_seconds = absl::ToDoubleSeconds(now - r.arrival);
+  r.sink(std::move(e));
+  r.sink = nullptr;
+  absl::MutexLock lock(&mu_);
+  live_ids_.erase(r.id);
+}
+
+}  // namespace mswa
