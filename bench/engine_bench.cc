@@ -316,7 +316,13 @@ int RunModelDir(const DirBenchOptions& opt) {
   }
   Engine& e = **engine;
   const at::ScalarType compute = e.dtype();
-  const double weight_bytes = static_cast<double>(params) * (compute == at::kFloat ? 4 : 2);
+  // What a step reads and multiplies: the embedding is only looked up, so an untied one is not
+  // read as a matrix; the LM head is multiplied for every decoded token but, in a prompt, only
+  // for its last one.
+  const double embed = static_cast<double>(c.vocab_size) * c.hidden_size;
+  const double decode_params = params - (c.tie_word_embeddings ? 0 : embed);
+  const double prefill_params = decode_params - embed;
+  const double weight_bytes = decode_params * (compute == at::kFloat ? 4 : 2);
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double flops = ModelMatmulFlops(c);
   const char* dtype_name = compute == at::kBFloat16 ? "bf16" : "f32";
@@ -362,7 +368,7 @@ int RunModelDir(const DirBenchOptions& opt) {
     return (e.stats().generated_tokens - before) / Seconds(t0, Clock::now());
   };
   const double tg1 = decode(1);
-  const double flops_per_token = 2.0 * params;
+  const double flops_per_token = 2.0 * decode_params;
   const double roofline = bw / weight_bytes;
   std::printf("| %-14s | %8s | %6s | %-12s | %10s | %-26s |\n", "model", "params", "type", "test", "t/s",
               "vs bound");
@@ -374,7 +380,7 @@ int RunModelDir(const DirBenchOptions& opt) {
                 dtype_name, test, tps, bound.c_str());
   };
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%.2f of matmul FLOP/s", pp * flops_per_token / flops);
+  std::snprintf(buf, sizeof buf, "%.2f of matmul FLOP/s", pp * 2.0 * prefill_params / flops);
   row("pp512", pp, buf);
   std::snprintf(buf, sizeof buf, "%.2f of DRAM roofline", tg1 / roofline);
   row("tg128", tg1, buf);
