@@ -257,7 +257,7 @@ struct DirBenchOptions {
 };
 
 constexpr char kDirUsage[] =
-    "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16]\n"
+    "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]\n"
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
@@ -322,10 +322,11 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double embed = static_cast<double>(c.vocab_size) * c.hidden_size;
   const double decode_params = params - (c.tie_word_embeddings ? 0 : embed);
   const double prefill_params = decode_params - embed;
-  const double weight_bytes = decode_params * (compute == at::kFloat ? 4 : 2);
+  const double weight_bytes =
+      decode_params * (compute == at::kFloat ? 4 : compute == at::kChar ? 1 + 4.0 / kInt8Group : 2);
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double flops = ModelMatmulFlops(c);
-  const char* dtype_name = compute == at::kBFloat16 ? "bf16" : "f32";
+  const char* dtype_name = compute == at::kBFloat16 ? "bf16" : compute == at::kChar ? "int8" : "f32";
   std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute, %s KV, %d threads\n",
               opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,

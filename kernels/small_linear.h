@@ -21,6 +21,23 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate);
 
+// int8 weights: symmetric per group of kInt8Group consecutive values of a row, one fp32 scale
+// each (scale = max |w| / 127, q = round(w / scale)); products in fp32 on the widened values, so
+// the only error is the weights' rounding. A quarter of fp32's bytes per decode step.
+inline constexpr int64_t kInt8Group = 32;
+inline int64_t Int8Groups(int64_t in) { return (in + kInt8Group - 1) / kInt8Group; }
+struct Int8Matrix {
+  const int8_t* q = nullptr;       // [out, in]
+  const float* scales = nullptr;   // [out, Int8Groups(in)]
+  int64_t out = 0;
+};
+void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
+                 int64_t y_stride, bool accumulate);
+// Quantizes w [out, in] into q [out, in] and scales [out, Int8Groups(in)].
+void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
+// Rows [row_begin, row_end) of w back to fp32, into out [row_end - row_begin, in].
+void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out);
+
 // Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
 inline constexpr int64_t kSmallLinearMaxRows = 64;
 

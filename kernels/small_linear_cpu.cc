@@ -1,5 +1,7 @@
 #include "kernels/small_linear.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -9,18 +11,42 @@
 namespace mswa {
 namespace {
 
-// Output rows [o_begin, o_end) for every input row, one dot product at a time.
+// How the kernels read weight row o at column i: 16 values as fp32 (Load) or one (At).
+// Plain fp32 / bfloat16 [out, in] matrices:
 template <typename T>
+struct DenseRows {
+  const T* w;
+  int64_t in;
+  __attribute__((always_inline)) V16 Load(int64_t o, int64_t i) const { return Load16(w + o * in + i); }
+  __attribute__((always_inline)) float At(int64_t o, int64_t i) const { return ToFloat(w[o * in + i]); }
+};
+// int8 with one fp32 scale per kInt8Group consecutive values of a row (a 16-value load never
+// straddles two groups: kInt8Group is a multiple of 16 and loads start at multiples of 16):
+struct Int8Rows {
+  const int8_t* q;
+  const float* scales;  // [out, groups]
+  int64_t in, groups;
+  __attribute__((always_inline)) V16 Load(int64_t o, int64_t i) const {
+    I8x16 raw;
+    std::memcpy(&raw, q + o * in + i, sizeof(raw));
+    return __builtin_convertvector(raw, V16) * scales[o * groups + i / kInt8Group];
+  }
+  __attribute__((always_inline)) float At(int64_t o, int64_t i) const {
+    return static_cast<float>(q[o * in + i]) * scales[o * groups + i / kInt8Group];
+  }
+};
+
+// Output rows [o_begin, o_end) for every input row, one dot product at a time.
+template <typename W>
 __attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, int64_t in,
-                                                const T* w, int64_t o_begin, int64_t o_end,
+                                                const W& w, int64_t o_begin, int64_t o_end,
                                                 float* y, int64_t y_stride, bool accumulate) {
   for (int64_t o = o_begin; o < o_end; ++o) {
-    const T* wr = w + o * in;
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * in;
       float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-      for (int64_t i = 0; i < in; ++i) dot += ToFloat(wr[i]) * xr[i];
+      for (int64_t i = 0; i < in; ++i) dot += w.At(o, i) * xr[i];
       float* yo = y + r * y_stride + o;
       *yo = accumulate ? *yo + dot : dot;
     }
@@ -61,20 +87,18 @@ __attribute__((always_inline)) inline V16 Fold8(const V16& a0, const V16& a1, co
 // accumulators (eight registers with AVX-512) reduced together by Fold8. For the batches of a
 // decode step (up to kSmallLinearMaxRows rows), where BLAS spends more on packing and threading
 // than on the product: 1.5-1.9x OpenBLAS at 32 rows of the default model's shapes.
-template <typename T>
+template <typename W>
 __attribute__((always_inline)) inline void Tiles(const float* x, int64_t rows, int64_t in,
-                                                 const T* w, int64_t o_begin, int64_t o_end,
+                                                 const W& w, int64_t o_begin, int64_t o_end,
                                                  float* y, int64_t y_stride, bool accumulate) {
   const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 2 * 2;
   const int64_t r_tiles_end = rows / 4 * 4;
   for (int64_t o = o_begin; o < o_tiles_end; o += 2) {
-    const T* w0 = w + o * in;
-    const T* w1 = w0 + in;
     for (int64_t r = 0; r < r_tiles_end; r += 4) {
       const float* x0 = x + r * in;
       V16 a00 = {}, a01 = {}, a02 = {}, a03 = {}, a10 = {}, a11 = {}, a12 = {}, a13 = {};
       for (int64_t i = 0; i < in; i += 16) {
-        const V16 u = Load16(w0 + i), v = Load16(w1 + i);
+        const V16 u = w.Load(o, i), v = w.Load(o + 1, i);
         const V16 p0 = Load16(x0 + i), p1 = Load16(x0 + in + i), p2 = Load16(x0 + 2 * in + i),
                   p3 = Load16(x0 + 3 * in + i);
         a00 += u * p0;
@@ -107,22 +131,30 @@ __attribute__((always_inline)) inline void Tiles(const float* x, int64_t rows, i
 // One chunk of output rows: the tiled kernel when it applies. Each weight type gets its own
 // clones (AVX-512, AVX2 with FMA, baseline).
 MSWA_CPU_CLONES
-void ChunkF32(const float* x, int64_t rows, int64_t in, const float* w, int64_t begin,
+void ChunkF32(const float* x, int64_t rows, int64_t in, const DenseRows<float>& w, int64_t begin,
               int64_t end, float* y, int64_t y_stride, bool accumulate) {
   if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
   Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 MSWA_CPU_CLONES
-void ChunkBf16(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t begin,
+void ChunkBf16(const float* x, int64_t rows, int64_t in, const DenseRows<Bf16>& w, int64_t begin,
                int64_t end, float* y, int64_t y_stride, bool accumulate) {
   if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+}
+// int8 reads a quarter of fp32's bytes; one row at a time is still memory-bound, so it takes the
+// tiled path from a single row on (the tiles' leftover rows run one dot product at a time).
+MSWA_CPU_CLONES
+void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int64_t begin,
+               int64_t end, float* y, int64_t y_stride, bool accumulate) {
+  if (in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
   Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 
 // Chunks of 64 output rows: enough work per chunk to amortize scheduling, enough chunks to
 // balance two to a few dozen threads.
-template <typename T, typename Chunk>
-void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const T* w, int64_t out,
+template <typename W, typename Chunk>
+void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, int64_t out,
          float* y, int64_t y_stride, bool accumulate) {
   const int64_t chunk = 64;
   const int64_t chunks = (out + chunk - 1) / chunk;
@@ -138,12 +170,46 @@ void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const T* w, i
 
 void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64_t out,
                  float* y, int64_t y_stride, bool accumulate) {
-  Run(ChunkF32, x, rows, in, w, out, y, y_stride, accumulate);
+  Run(ChunkF32, x, rows, in, DenseRows<float>{w, in}, out, y, y_stride, accumulate);
 }
 
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate) {
-  Run(ChunkBf16, x, rows, in, w, out, y, y_stride, accumulate);
+  Run(ChunkBf16, x, rows, in, DenseRows<Bf16>{w, in}, out, y, y_stride, accumulate);
+}
+
+void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
+                 int64_t y_stride, bool accumulate) {
+  Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y, y_stride,
+      accumulate);
+}
+
+void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
+  const int64_t groups = Int8Groups(in);
+#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
+      float max_abs = 0.f;
+      for (int64_t i = begin; i < end; ++i) max_abs = std::max(max_abs, std::fabs(w[o * in + i]));
+      const float scale = max_abs / 127.f;
+      scales[o * groups + g] = scale;
+      const float inv = scale > 0.f ? 1.f / scale : 0.f;
+      for (int64_t i = begin; i < end; ++i) {
+        q[o * in + i] = static_cast<int8_t>(std::lrint(w[o * in + i] * inv));
+      }
+    }
+  }
+}
+
+void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out) {
+  const int64_t groups = Int8Groups(in);
+  for (int64_t o = row_begin; o < row_end; ++o) {
+    const int8_t* qr = w.q + o * in;
+    const float* sr = w.scales + o * groups;
+    float* yr = out + (o - row_begin) * in;
+    for (int64_t i = 0; i < in; ++i) yr[i] = static_cast<float>(qr[i]) * sr[i / kInt8Group];
+  }
 }
 
 }  // namespace mswa

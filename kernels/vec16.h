@@ -21,6 +21,7 @@ namespace {
 typedef float V16 __attribute__((vector_size(64)));
 typedef uint16_t U16x16 __attribute__((vector_size(32)));
 typedef uint32_t U32x16 __attribute__((vector_size(64)));
+typedef int8_t I8x16 __attribute__((vector_size(16)));
 
 __attribute__((always_inline)) inline V16 Load16(const float* p) {
   V16 v;

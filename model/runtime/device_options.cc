@@ -48,6 +48,9 @@ absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::Scala
       return absl::InvalidArgumentError(
           "float16 compute is not supported on the CPU; use --dtype=bfloat16 (same size) or float32");
     }
+    if (t != at::kFloat && t != at::kBFloat16 && t != at::kChar) {
+      return absl::InvalidArgumentError(absl::StrCat("unsupported compute type ", c10::toString(t)));
+    }
     return t;
   }
   if (requested.has_value() && *requested != weights_dtype) {
@@ -64,8 +67,9 @@ absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::strin
   if (name == "float32") return T(at::kFloat);
   if (name == "float16") return T(at::kHalf);
   if (name == "bfloat16") return T(at::kBFloat16);
+  if (name == "int8") return T(at::kChar);
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown type \"", name, "\" (auto, float32, float16 or bfloat16)"));
+      absl::StrCat("unknown type \"", name, "\" (auto, float32, float16, bfloat16 or int8)"));
 }
 
 absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name) {

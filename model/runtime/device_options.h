@@ -38,7 +38,9 @@ at::ScalarType ScalarTypeOf(KvDType t);  // the LibTorch type of a pool element
 // only the checkpoint's type. InvalidArgument otherwise, naming what to use instead.
 absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::ScalarType weights_dtype,
                                                    std::optional<at::ScalarType> requested);
-// "auto" (nullopt), "float32", "float16" or "bfloat16"; InvalidArgument otherwise.
+// "auto" (nullopt), "float32", "float16", "bfloat16" or "int8" (at::kChar: on the CPU, every
+// matrix quantized once at load to int8 with a scale per 32 values of a row; kernels/
+// small_linear.h); InvalidArgument otherwise.
 absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::string& name);
 
 }  // namespace mswa

@@ -77,8 +77,18 @@ class PagedModelCpu final : public PagedModel {
   // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
   // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
   // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand).
-  std::vector<at::Tensor> w_qkv_, w_gate_up_, w_o_, w_down_;
-  at::Tensor lm_head_;    // [V, E], compute type; the embedding itself when tied
+  // One weight matrix [out, in]: `w` in fp32 or bfloat16, or, for int8 compute, `q` (int8) with
+  // `scales` (fp32, one per kInt8Group values of a row).
+  struct Matrix {
+    at::Tensor w, q, scales;
+    int64_t out() const { return q.defined() ? q.size(0) : w.size(0); }
+    Int8Matrix int8() const {
+      return Int8Matrix{q.data_ptr<int8_t>(), scales.data_ptr<float>(), q.size(0)};
+    }
+  };
+  static Matrix MakeMatrix(const at::Tensor& t, at::ScalarType compute);
+  std::vector<Matrix> w_qkv_, w_gate_up_, w_o_, w_down_;
+  Matrix lm_head_;    // [V, E]; the embedding itself when tied
   // Per layer, fp32: what each RMSNorm multiplies by (NormScale), and the fused biases.
   struct LayerExtras {
     at::Tensor input_scale, post_scale, attn_out_scale, mlp_out_scale, q_scale, k_scale;
@@ -86,7 +96,7 @@ class PagedModelCpu final : public PagedModel {
   };
   std::vector<LayerExtras> extras_;
   at::Tensor final_scale_;
-  at::Tensor embed_;  // [V, E], compute type
+  Matrix embed_;  // [V, E], compute type
   // The distinct RoPEs (fp64 frequencies, rotary_dim / 2 each) and which one each layer uses.
   std::vector<std::vector<double>> inv_freq_;
   std::vector<int> layer_rope_;
@@ -105,12 +115,13 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   RETURN_IF_ERROR(m->Init(config, options));
   const size_t groups = m->layout_.groups.size();
   const bool bf16 = options.dtype == at::kBFloat16;
+  const bool int8 = options.dtype == at::kChar;
   const ArchSpec& arch = config.arch;
   // Matrices (and the embedding) are kept once, in the compute type: bf16 weights stay bf16
   // (the resident weights are then the checkpoint's size), and BLAS reads them through
   // cache-sized fp32 tiles (Linear). Vectors (norms, biases) are fp32; with bfloat16 compute
   // they first take their bfloat16 value, so every path sees the same weights.
-  const at::ScalarType small = bf16 ? at::kBFloat16 : at::kFloat;
+  const at::ScalarType small = bf16 ? at::kBFloat16 : int8 ? at::kChar : at::kFloat;
   auto vec = [bf16](const at::Tensor& t) {
     if (!t.defined()) return at::Tensor();
     return (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat).contiguous();
@@ -125,10 +136,10 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     return w.defined() ? NormScale(vec(w), arch, at::kFloat).contiguous() : at::Tensor();
   };
   for (auto& l : weights.layers) {
-    m->w_qkv_.push_back(at::cat({l.q_proj.to(small), l.k_proj.to(small), l.v_proj.to(small)}, 0).contiguous());
-    m->w_gate_up_.push_back(at::cat({l.gate_proj.to(small), l.up_proj.to(small)}, 0).contiguous());
-    m->w_o_.push_back(l.o_proj.to(small).contiguous());
-    m->w_down_.push_back(l.down_proj.to(small).contiguous());
+    m->w_qkv_.push_back(MakeMatrix(at::cat({l.q_proj, l.k_proj, l.v_proj}, 0), small));
+    m->w_gate_up_.push_back(MakeMatrix(at::cat({l.gate_proj, l.up_proj}, 0), small));
+    m->w_o_.push_back(MakeMatrix(l.o_proj, small));
+    m->w_down_.push_back(MakeMatrix(l.down_proj, small));
     LayerExtras e;
     e.input_scale = scale_of(l.input_norm);
     e.post_scale = scale_of(l.post_norm);
@@ -143,8 +154,8 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     m->extras_.push_back(std::move(e));
     l = LayerWeights();  // drop the checkpoint's copies as we go
   }
-  m->embed_ = weights.embed.to(small).contiguous();
-  m->lm_head_ = config.tie_word_embeddings ? m->embed_ : weights.lm_head.to(small).contiguous();
+  m->embed_ = MakeMatrix(weights.embed, small);
+  m->lm_head_ = config.tie_word_embeddings ? m->embed_ : MakeMatrix(weights.lm_head, small);
   m->final_scale_ = scale_of(weights.final_norm);
   std::vector<RopeSpec> ropes;
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
@@ -186,24 +197,41 @@ void PagedModelCpu::PoisonBlock(int g, int32_t block) {
   pool_v_[g][block].fill_(std::numeric_limits<float>::quiet_NaN());
 }
 
+PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarType compute) {
+  Matrix m;
+  if (compute != at::kChar) {
+    m.w = t.to(compute).contiguous();
+    return m;
+  }
+  const at::Tensor f = t.to(at::kFloat).contiguous();
+  const int64_t out = f.size(0), in = f.size(1);
+  m.q = at::empty({out, in}, at::TensorOptions().dtype(at::kChar));
+  m.scales = at::empty({out, Int8Groups(in)}, at::TensorOptions().dtype(at::kFloat));
+  QuantizeInt8(f.data_ptr<float>(), out, in, m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>());
+  return m;
+}
+
 void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
                         bool accumulate) const {
-  const at::Tensor* w = nullptr;  // [out, in]
+  const Matrix* m = nullptr;  // [out, in]
   switch (proj) {
-    case Proj::kQkv: w = &w_qkv_[layer]; break;
-    case Proj::kO: w = &w_o_[layer]; break;
-    case Proj::kGateUp: w = &w_gate_up_[layer]; break;
-    case Proj::kDown: w = &w_down_[layer]; break;
-    case Proj::kLmHead: w = &lm_head_; break;
+    case Proj::kQkv: m = &w_qkv_[layer]; break;
+    case Proj::kO: m = &w_o_[layer]; break;
+    case Proj::kGateUp: m = &w_gate_up_[layer]; break;
+    case Proj::kDown: m = &w_down_[layer]; break;
+    case Proj::kLmHead: m = &lm_head_; break;
   }
-  const int64_t rows = x.size(0);
-  if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
-    SmallLinear(x.data_ptr<float>(), rows, x.size(1), static_cast<const Bf16*>(w->data_ptr()),
+  const at::Tensor* w = &m->w;
+  const int64_t rows = x.size(0), in = x.size(1);
+  if (rows <= kSmallLinearMaxRows && m->q.defined()) {
+    SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
+  } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
+    SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
                 w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
   } else if (rows <= kSmallLinearMaxRows) {
-    SmallLinear(x.data_ptr<float>(), rows, x.size(1), w->data_ptr<float>(), w->size(0),
+    SmallLinear(x.data_ptr<float>(), rows, in, w->data_ptr<float>(), w->size(0),
                 y.data_ptr<float>(), y.size(1), accumulate);
-  } else if (w->scalar_type() == at::kFloat) {
+  } else if (!m->q.defined() && w->scalar_type() == at::kFloat) {
     if (accumulate) {
       y.addmm_(x, w->t());
     } else {
@@ -212,11 +240,19 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   } else {
     // BLAS multiplies fp32: convert W a tile of rows at a time (about 2 MiB of fp32, so it stays
     // in cache between the conversion and the product) into its columns of y.
-    const int64_t out = w->size(0);
-    const int64_t tile = std::max<int64_t>(64, (int64_t{2} << 20) / (4 * w->size(1)));
+    const int64_t out = m->out();
+    const int64_t tile = std::max<int64_t>(64, (int64_t{2} << 20) / (4 * in));
+    at::Tensor scratch;
     for (int64_t r = 0; r < out; r += tile) {
       const int64_t n = std::min(tile, out - r);
-      at::Tensor wt = w->narrow(0, r, n).to(at::kFloat);
+      at::Tensor wt;
+      if (m->q.defined()) {
+        if (!scratch.defined()) scratch = at::empty({tile, in}, at::TensorOptions().dtype(at::kFloat));
+        wt = scratch.narrow(0, 0, n);
+        DequantizeInt8(m->int8(), in, r, r + n, wt.data_ptr<float>());
+      } else {
+        wt = w->narrow(0, r, n).to(at::kFloat);
+      }
       at::Tensor yc = y.narrow(1, r, n);
       yc.addmm_(x, wt.t(), /*beta=*/accumulate ? 1 : 0);
     }
@@ -268,12 +304,15 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   float* qkvp = qkv.data_ptr<float>();
   float* bp = branch.data_ptr<float>();
   const float embed_scale = static_cast<float>(arch.embed_scale);
-  const bool embed_bf16 = embed_.scalar_type() == at::kBFloat16;
+  const bool embed_bf16 = embed_.w.defined() && embed_.w.scalar_type() == at::kBFloat16;
   for (int64_t t = 0; t < N; ++t) {
     const int64_t offset = static_cast<int64_t>(in.tokens[t]) * E;
     float* xr = xp + t * E;
-    if (embed_bf16) {
-      const uint16_t* e = static_cast<const uint16_t*>(embed_.data_ptr()) + offset;
+    if (embed_.q.defined()) {
+      DequantizeInt8(embed_.int8(), E, in.tokens[t], in.tokens[t] + 1, xr);
+      for (int64_t i = 0; i < E; ++i) xr[i] *= embed_scale;
+    } else if (embed_bf16) {
+      const uint16_t* e = static_cast<const uint16_t*>(embed_.w.data_ptr()) + offset;
       for (int64_t i = 0; i < E; ++i) {
         const uint32_t bits = static_cast<uint32_t>(e[i]) << 16;
         float f;
@@ -281,7 +320,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
         xr[i] = f * embed_scale;
       }
     } else {
-      const float* e = embed_.data_ptr<float>() + offset;
+      const float* e = embed_.w.data_ptr<float>() + offset;
       for (int64_t i = 0; i < E; ++i) xr[i] = e[i] * embed_scale;
     }
   }
