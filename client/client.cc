@@ -168,12 +168,19 @@ grpc::Status MswaClient::ScoreStream(
   });
 
   bool have_result = false;
+  google::protobuf::RepeatedField<float> token_logprobs;
+  google::protobuf::RepeatedField<int32_t> token_ids;
   ScoreStreamResponse response;
   while (stream->Read(&response)) {
     switch (response.kind_case()) {
-      case ScoreStreamResponse::kProgress:
-        if (on_progress) on_progress(response.progress());
+      case ScoreStreamResponse::kProgress: {
+        const mswa::v1::ScoreProgress& p = response.progress();
+        // Per-token values come in pieces; the result is assembled here.
+        token_logprobs.Add(p.token_logprobs().begin(), p.token_logprobs().end());
+        token_ids.Add(p.token_ids().begin(), p.token_ids().end());
+        if (on_progress) on_progress(p);
         break;
+      }
       case ScoreStreamResponse::kResult:
         *result = response.result();
         have_result = true;
@@ -189,6 +196,11 @@ grpc::Status MswaClient::ScoreStream(
   }
   if (status.ok() && !have_result) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "the server ended ScoreStream without a result");
+  }
+  // A server that still sends them in the result keeps its values.
+  if (status.ok() && result->token_logprobs_size() == 0 && !token_logprobs.empty()) {
+    result->mutable_token_logprobs()->Swap(&token_logprobs);
+    result->mutable_token_ids()->Swap(&token_ids);
   }
   return status;
 }

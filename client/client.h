@@ -71,7 +71,9 @@ class MswaClient {
   // which is sent even for an empty input), then half-closes. A writer thread reads `in` and
   // writes while the calling thread reads the responses, so memory stays O(chunk) whatever the
   // input's size and progress arrives while the upload is still going.
-  // `on_progress` runs on the calling thread. On OK, *result holds the final ScoreResult;
+  // `on_progress` runs on the calling thread. On OK, *result holds the final ScoreResult, with
+  // the per-token values the progress messages carried (options.per_token_logprobs) gathered
+  // into its token_logprobs and token_ids (one id per value: the tokens that were scored);
   // INTERNAL if the stream ended OK without one; DATA_LOSS if reading `in` failed (the call is
   // cancelled then). `in` is read up to EOF (or until the server ends the call).
   grpc::Status ScoreStream(std::istream& in, const mswa::v1::ScoreOptions& options,

@@ -549,6 +549,18 @@ int RunInfo(MswaClient& client) {
       "limits:       max_tokens %d, waiting requests %d, tokens per step %d, sequence length %s\n",
       info.max_tokens_limit(), info.max_waiting_requests(), info.max_tokens_per_step(),
       info.max_sequence_length() > 0 ? absl::StrCat(info.max_sequence_length()) : "no limit");
+  if (info.max_score_bytes() > 0) {  // servers that report their input limits
+    std::cout << absl::StrFormat(
+        "input limits: prompt %s or %d token ids, score %s, stream chunk %s, tokenize %s, "
+        "idle stream %s\n",
+        mswa::client::FormatBytes(info.max_prompt_bytes()), info.max_prompt_tokens(),
+        mswa::client::FormatBytes(info.max_score_bytes()),
+        mswa::client::FormatBytes(info.max_stream_chunk_bytes()),
+        mswa::client::FormatBytes(info.max_tokenize_bytes()),
+        info.stream_idle_timeout_seconds() > 0
+            ? absl::StrCat(info.stream_idle_timeout_seconds(), " s")
+            : std::string("no timeout"));
+  }
   return 0;
 }
 

@@ -8,10 +8,10 @@ PACKAGES=(
   # LibTorch (CPU). Without libopenblas0-openmp Debian's LibTorch falls back to the reference BLAS
   # (~8 GFLOP/s instead of ~200 on two cores).
   libtorch-dev libopenblas0-openmp
-  # gRPC, protobuf, Abseil, metrics, JSON, SentencePiece; PCRE2 and utf8proc for tokenizer.json
-  # (pre-tokenizer regexes, Unicode normalization)
+  # gRPC, protobuf, Abseil, metrics (cpp-httplib serves /metrics), JSON, SentencePiece; PCRE2
+  # and utf8proc for tokenizer.json (pre-tokenizer regexes, Unicode normalization)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
-  prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
+  prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
   libpcre2-dev libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev

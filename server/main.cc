@@ -14,13 +14,15 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "server/json_log.h"
 #include "server/metrics.h"
 #include "server/model_loader.h"
 #include "server/server_config.h"
@@ -55,6 +57,16 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(double, drain_grace_seconds, 30, "On SIGTERM, how long running requests may finish");
 ABSL_FLAG(bool, warmup, true, "Run one short generation before reporting SERVING");
+// Input limits (server/api/limits.h): past one, the request fails with INVALID_ARGUMENT naming it.
+ABSL_FLAG(int64_t, max_prompt_bytes, int64_t{1} << 20, "Largest Generate prompt, in bytes");
+ABSL_FLAG(int64_t, max_prompt_tokens, int64_t{1} << 20, "Most Generate prompt_token_ids");
+ABSL_FLAG(int64_t, max_score_bytes, int64_t{8} << 20,
+          "Largest unary Score text, in bytes (ScoreStream takes texts of any size)");
+ABSL_FLAG(int64_t, max_stream_chunk_bytes, int64_t{1} << 20, "Largest ScoreStream chunk, in bytes");
+ABSL_FLAG(int64_t, max_tokenize_bytes, int64_t{1} << 20, "Largest Tokenize text, in bytes");
+ABSL_FLAG(double, stream_idle_timeout_seconds, 60,
+          "A ScoreStream whose client sends (or reads) nothing for this long ends with "
+          "DEADLINE_EXCEEDED and its KV memory is freed; 0: never");
 
 namespace mswa {
 namespace {
@@ -85,13 +97,13 @@ ServerConfig ConfigFromFlags() {
   c.engine.max_waiting = absl::GetFlag(FLAGS_max_waiting);
   c.engine.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   c.engine.num_threads = absl::GetFlag(FLAGS_threads);
+  c.limits.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
+  c.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
+  c.limits.max_score_bytes = absl::GetFlag(FLAGS_max_score_bytes);
+  c.limits.max_stream_chunk_bytes = absl::GetFlag(FLAGS_max_stream_chunk_bytes);
+  c.limits.max_tokenize_bytes = absl::GetFlag(FLAGS_max_tokenize_bytes);
+  c.limits.stream_idle_timeout_seconds = absl::GetFlag(FLAGS_stream_idle_timeout_seconds);
   return c;
-}
-
-void Log(const std::string& event, const std::string& fields) {
-  std::fprintf(stderr, "{\"time\":\"%s\",\"event\":\"%s\"%s%s}\n",
-               absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()).c_str(),
-               event.c_str(), fields.empty() ? "" : ",", fields.c_str());
 }
 
 // Runs one tiny generation so the first real request does not pay for lazy initialization.
@@ -110,7 +122,7 @@ void Warmup(Engine& engine) {
 }
 
 int Run(const ServerConfig& config, sigset_t signals) {
-  MswaServiceImpl service(ServiceOptions{config.ResolvedModelName()});
+  MswaServiceImpl service(ServiceOptions{config.ResolvedModelName(), config.limits});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -123,7 +135,9 @@ int Run(const ServerConfig& config, sigset_t signals) {
   int port = 0;
   builder.AddListeningPort(config.listen, creds, &port);
   builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(service.options().max_score_bytes + (1 << 20)));
+  // Just above the largest input a limit allows: bigger messages are refused by gRPC itself
+  // (RESOURCE_EXHAUSTED) before they are parsed.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.MaxReceiveMessageBytes()));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "mswa-server: cannot listen on %s (address in use or not local?)\n",
@@ -173,8 +187,7 @@ int Run(const ServerConfig& config, sigset_t signals) {
   // A model that fails for good (a GPU fault) cannot serve again: report NOT_SERVING on both
   // health services so that readiness takes the pod out and liveness restarts it.
   (*engine)->SetFailureObserver([health](const absl::Status& error, bool fatal) {
-    Log(fatal ? "model_failed" : "step_failed",
-        absl::StrCat("\"error\":\"", absl::CEscape(error.message()), "\""));
+    LogEvent(fatal ? "model_failed" : "step_failed", {{"error", std::string(error.message())}});
     if (!fatal) return;
     health->SetServingStatus(false);
     health->SetServingStatus(kServiceName, false);
@@ -185,12 +198,13 @@ int Run(const ServerConfig& config, sigset_t signals) {
   service.Attach(engine->get(), metrics.get());
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
-  Log("serving", absl::StrCat("\"model\":\"", service.options().model_name, "\",\"port\":", port,
-                              ",\"load_seconds\":", absl::ToDoubleSeconds(absl::Now() - load_start)));
+  LogEvent("serving", {{"model", service.options().model_name},
+                       {"port", port},
+                       {"load_seconds", absl::ToDoubleSeconds(absl::Now() - load_start)}});
 
   int sig = 0;
   sigwait(&signals, &sig);
-  Log("draining", absl::StrCat("\"signal\":", sig, ",\"in_flight\":", service.in_flight()));
+  LogEvent("draining", {{"signal", sig}, {"in_flight", service.in_flight()}});
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
   service.StartDraining();
@@ -198,8 +212,12 @@ int Run(const ServerConfig& config, sigset_t signals) {
   while (service.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   const int64_t aborted = service.in_flight();
   (*engine)->Shutdown();  // aborts what is left; their RPCs end with UNAVAILABLE
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  Log("stopped", absl::StrCat("\"aborted\":", aborted));
+  // Every engine-backed RPC is finished by now (the rest were just aborted). gRPC's shutdown
+  // waits until the deadline for their statuses to go out and for connected clients (idle
+  // channels too) to hang up, then disconnects them: a short deadline is enough.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  metrics.reset();  // closes /metrics connections without waiting on their clients
+  LogEvent("stopped", {{"aborted", aborted}});
   return 0;
 }
 
@@ -212,6 +230,7 @@ int main(int argc, char** argv) {
       "  mswa-server [--model_dir DIR] [--listen HOST:PORT] [--metrics_listen HOST:PORT] ...\n"
       "Clients: mswa-client, or any gRPC client (reflection is on; proto: proto/mswa/v1/mswa.proto).");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  mswa::RouteLibraryLogsToJson();
   if (positional.size() > 1) {
     std::fprintf(stderr, "mswa-server: unexpected argument \"%s\" (see --help)\n", positional[1]);
     return 2;

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "server/metrics_http_server.h"
 
 namespace mswa {
 namespace {
@@ -52,11 +53,17 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
     m->kv_freed_.push_back(&freed.Add({{"window", WindowLabel(w)}}));
   }
   Metrics* raw = m.get();
-  auto exposer = HttpExposer::Start(address, [raw] { return raw->Exposition(); });
-  if (!exposer.ok()) return exposer.status();
-  m->exposer_ = std::move(exposer).value();
-  m->port_ = m->exposer_->port();
+  auto http = MetricsHttpServer::Start(address, [raw] { return raw->Exposition(); });
+  if (!http.ok()) return http.status();
+  m->http_ = std::move(http).value();
+  m->port_ = m->http_->port();
   return m;
+}
+
+Metrics::Metrics() = default;
+
+Metrics::~Metrics() {
+  http_.reset();  // no scrape may run while the registry goes away
 }
 
 void Metrics::SetStatsSource(std::function<EngineStats()> source) {

@@ -30,16 +30,18 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/engine.h"
-#include "server/http_exposer.h"
 
 namespace mswa {
 
+class MetricsHttpServer;
+
 class Metrics {
  public:
-  // Serves /metrics on `address` ("127.0.0.1:9090"; port 0 picks a free one). InvalidArgument
-  // naming the address when it cannot listen.
+  // Serves /metrics on `address` ("127.0.0.1:9090"; port 0 picks a free one) with
+  // MetricsHttpServer. InvalidArgument naming the address when it cannot listen.
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& address,
                                                         const std::vector<int64_t>& windows);
+  ~Metrics();  // stops the HTTP endpoint first
   int port() const { return port_; }
   // The text exposition of every metric (what /metrics returns).
   std::string Exposition();
@@ -55,9 +57,9 @@ class Metrics {
   void SetStatsSource(std::function<EngineStats()> source);
 
  private:
-  Metrics() = default;
+  Metrics();
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<HttpExposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   int port_ = 0;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Histogram>* duration_ = nullptr;

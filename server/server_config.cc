@@ -39,6 +39,7 @@ absl::Status ServerConfig::Validate() const {
   if (drain_grace_seconds < 0) {
     return absl::InvalidArgumentError("--drain_grace_seconds must be >= 0");
   }
+  if (absl::Status s = limits.Validate(); !s.ok()) return s;
   if (absl::Status s = engine.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("engine options: ", s.message()));
   }

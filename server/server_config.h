@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "server/api/limits.h"
 #include "server/engine.h"
 
 namespace mswa {
@@ -20,9 +21,10 @@ struct ServerConfig {
   double drain_grace_seconds = 30;
   bool warmup = true;
   EngineOptions engine;
+  RequestLimits limits;  // input sizes per request, the ScoreStream idle timeout
 
   // InvalidArgument naming the flag: bad host:port, only one of the TLS files, unreadable TLS
-  // file, negative grace, or a bad engine option.
+  // file, negative grace, a bad engine option or request limit.
   absl::Status Validate() const;
   std::string ResolvedModelName() const;
 };

@@ -1,24 +1,34 @@
 // The mswa.v1.MswaService implementation on gRPC's callback API. RPC threads validate, convert
 // and enqueue; the engine thread produces events that the reactors stream back. Nothing here
-// blocks a gRPC thread on the engine.
+// blocks a gRPC thread on the engine, and no reactor holds a lock while it tokenizes or calls
+// the engine. One reactor per file in server/grpc/; input limits in server/api/limits.h.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "mswa/v1/mswa.grpc.pb.h"
+#include "server/api/limits.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 
 namespace mswa {
 
+class StreamWatchdog;
+
 struct ServiceOptions {
   std::string model_name;  // reported by GetModelInfo; requests may name it
-  int32_t max_stop_strings = 16;
-  int32_t max_stop_bytes = 256;
-  int64_t max_prompt_bytes = 1 << 20;    // Generate prompt text
-  int64_t max_score_bytes = 64 << 20;    // unary Score text (ScoreStream has no limit)
+  RequestLimits limits;
+};
+
+// What a request's log line says about its client, as the client sent it (cut to
+// kMaxLoggedStringBytes when stored).
+struct RequestTags {
+  std::string model;
+  std::string client_request_id;
 };
 
 class MswaServiceImpl final : public mswa::v1::MswaService::CallbackService {
@@ -26,6 +36,7 @@ class MswaServiceImpl final : public mswa::v1::MswaService::CallbackService {
   // Until Attach, every RPC fails with UNAVAILABLE ("the model is still loading"), so the gRPC
   // server (and its health service) can come up before the model.
   explicit MswaServiceImpl(ServiceOptions options);
+  ~MswaServiceImpl() override;  // stops the stream watchdog; destroy after the gRPC server
   // `engine` and `metrics` (may be null) outlive the service. Call once.
   void Attach(Engine* engine, Metrics* metrics);
   bool ready() const { return ready_.load(); }
@@ -54,10 +65,17 @@ class MswaServiceImpl final : public mswa::v1::MswaService::CallbackService {
   Engine& engine() { return *engine_; }
   Metrics* metrics() { return metrics_; }
   const ServiceOptions& options() const { return options_; }
-  // One structured log line per finished request (stderr).
-  void LogRequest(const std::string& rpc, int64_t id, const grpc::Status& status,
-                  const std::string& details, double seconds);
-  // Checks `model` against the served name; "" is accepted.
+  const RequestLimits& limits() const { return options_.limits; }
+  // Ends ScoreStreams that wait on their client for longer than the idle timeout; null when the
+  // timeout is 0.
+  StreamWatchdog* stream_watchdog() { return watchdog_.get(); }
+
+  // One JSON log line per finished request (stderr) and the request counter. `details`: an
+  // object of extra fields (token counts, finish reason). Thread-safe.
+  void LogRequest(const char* rpc, int64_t id, const grpc::Status& status, double seconds,
+                  const RequestTags& tags, const nlohmann::ordered_json& details);
+  // Checks `model` against the served name; "" is accepted. The message quotes at most
+  // kMaxLoggedStringBytes of it.
   grpc::Status CheckModel(const std::string& model) const;
 
  private:
@@ -67,6 +85,9 @@ class MswaServiceImpl final : public mswa::v1::MswaService::CallbackService {
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
+  // Last: destroyed first, so a check still running releases its stream while the rest is
+  // intact.
+  std::unique_ptr<StreamWatchdog> watchdog_;
 };
 
 }  // namespace mswa

@@ -164,9 +164,13 @@ TEST_F(ServerTest, ScoreStreamOfFiveMegabytesMatchesAndReportsProgress) {
   });
   v1::ScoreStreamResponse msg;
   int progress = 0;
+  int64_t most_ahead = 0;  // bytes received but not yet scored (one byte, one token)
   v1::ScoreResult result;
   while (stream->Read(&msg)) {
-    if (msg.has_progress()) ++progress;
+    if (msg.has_progress()) {
+      ++progress;
+      most_ahead = std::max(most_ahead, msg.progress().bytes_received() - msg.progress().tokens_scored());
+    }
     if (msg.has_result()) result = msg.result();
   }
   writer.join();
@@ -175,6 +179,9 @@ TEST_F(ServerTest, ScoreStreamOfFiveMegabytesMatchesAndReportsProgress) {
   EXPECT_EQ(result.bytes(), static_cast<int64_t>(text.size()));
   EXPECT_GT(progress, 0);
   EXPECT_GT(result.bits_per_byte(), 0);
+  // Flow control: reading pauses once the backlog passes 2^18 tokens, so the server is never
+  // more than that plus one chunk ahead of the engine.
+  EXPECT_LE(most_ahead, (int64_t{1} << 18) + 65536);
 
   // The stream's result for a prefix equals the unary Score of the same text.
   const std::string prefix = text.substr(0, 3000);
@@ -197,6 +204,99 @@ TEST_F(ServerTest, ScoreStreamOfFiveMegabytesMatchesAndReportsProgress) {
   v1::ScoreResponse resp;
   ASSERT_TRUE(server_->stub().Score(&c3, unary, &resp).ok());
   EXPECT_NEAR(streamed.total_nll(), resp.result().total_nll(), 1e-6 * resp.result().total_nll());
+}
+
+TEST_F(ServerTest, ScoreReturnsPerTokenLogprobs) {
+  const std::string text = "Per-token log-probabilities, one per byte of this text.";
+  v1::ScoreRequest req;
+  req.set_text(text);
+  req.mutable_options()->set_per_token_logprobs(true);
+  v1::ScoreResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(server_->stub().Score(&ctx, req, &resp).ok());
+  const v1::ScoreResult& r = resp.result();
+  ASSERT_EQ(r.token_logprobs_size(), static_cast<int>(text.size()));  // BOS first: every byte scored
+  ASSERT_EQ(r.token_ids_size(), static_cast<int>(text.size()));
+  double nll = 0;
+  for (int i = 0; i < r.token_ids_size(); ++i) {
+    EXPECT_EQ(r.token_ids(i), static_cast<unsigned char>(text[i]));
+    EXPECT_LE(r.token_logprobs(i), 0);
+    nll -= r.token_logprobs(i);
+  }
+  EXPECT_NEAR(nll, r.total_nll(), 1e-4 * r.total_nll());
+
+  // Without BOS the first token has no context: one value fewer, the ids still all of them.
+  req.mutable_options()->set_add_bos(false);
+  grpc::ClientContext c2;
+  ASSERT_TRUE(server_->stub().Score(&c2, req, &resp).ok());
+  EXPECT_EQ(resp.result().token_logprobs_size(), static_cast<int>(text.size()) - 1);
+  EXPECT_EQ(resp.result().token_ids_size(), static_cast<int>(text.size()));
+}
+
+// Per-token values of a long stream arrive in bounded pieces inside progress messages, never
+// all at the end, and together equal the unary Score's.
+TEST_F(ServerTest, ScoreStreamSendsPerTokenLogprobsInBoundedPieces) {
+  std::mt19937 rng(11);
+  std::string text(40000, ' ');
+  for (char& ch : text) ch = static_cast<char>('a' + rng() % 26);
+  v1::ScoreRequest unary_req;
+  unary_req.set_text(text);
+  unary_req.mutable_options()->set_per_token_logprobs(true);
+  v1::ScoreResponse unary;
+  grpc::ClientContext uctx;
+  ASSERT_TRUE(server_->stub().Score(&uctx, unary_req, &unary).ok());
+  ASSERT_EQ(unary.result().token_logprobs_size(), static_cast<int>(text.size()));
+
+  grpc::ClientContext ctx;
+  auto stream = server_->stub().ScoreStream(&ctx);
+  std::thread writer([&] {
+    for (size_t i = 0; i < text.size(); i += 3000) {
+      v1::ScoreStreamRequest req;
+      if (i == 0) req.mutable_options()->set_per_token_logprobs(true);
+      req.set_chunk(text.substr(i, 3000));
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+  });
+  std::vector<float> logprobs;
+  std::vector<int32_t> ids;
+  int pieces = 0;
+  v1::ScoreResult result;
+  v1::ScoreStreamResponse msg;
+  while (stream->Read(&msg)) {
+    if (msg.has_result()) result = msg.result();
+    if (!msg.has_progress() || msg.progress().token_logprobs_size() == 0) continue;
+    const v1::ScoreProgress& p = msg.progress();
+    ++pieces;
+    EXPECT_LE(p.token_logprobs_size(), 4096);
+    EXPECT_EQ(p.token_ids_size(), p.token_logprobs_size());
+    EXPECT_EQ(p.first_token_index(), static_cast<int64_t>(logprobs.size()));
+    logprobs.insert(logprobs.end(), p.token_logprobs().begin(), p.token_logprobs().end());
+    ids.insert(ids.end(), p.token_ids().begin(), p.token_ids().end());
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_GE(pieces, 10);  // 40000 values, at most 4096 per message
+  EXPECT_EQ(result.token_logprobs_size(), 0);  // nothing held back for the end
+  EXPECT_EQ(result.tokens(), static_cast<int64_t>(text.size()));
+  ASSERT_EQ(logprobs.size(), text.size());
+  for (size_t i = 0; i < logprobs.size(); ++i) {
+    ASSERT_EQ(ids[i], unary.result().token_ids(static_cast<int>(i))) << i;
+    ASSERT_NEAR(logprobs[i], unary.result().token_logprobs(static_cast<int>(i)), 1e-4) << i;
+  }
+
+  // The client library gathers the pieces into the result, as the CLI's --per_token prints them.
+  client::ClientOptions options;
+  options.target = server_->address();
+  auto client = client::MswaClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::istringstream in(text);
+  v1::ScoreOptions score_options;
+  score_options.set_per_token_logprobs(true);
+  v1::ScoreResult gathered;
+  ASSERT_TRUE((*client)->ScoreStream(in, score_options, nullptr, &gathered).ok());
+  EXPECT_EQ(gathered.token_logprobs_size(), static_cast<int>(text.size()));
+  EXPECT_EQ(gathered.token_ids_size(), static_cast<int>(text.size()));
 }
 
 TEST_F(ServerTest, ClientLibraryDrivesEveryRpc) {
