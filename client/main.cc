@@ -427,6 +427,8 @@ int RunScore(MswaClient& client, const std::vector<std::string>& files) {
       if (stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode)) size = st.st_size;
     }
     std::istream& in = file == "-" ? std::cin : stream;
+    // A known size lets models with full-attention layers reserve the stream's KV memory.
+    options.set_max_bytes(size > 0 ? size : 0);
     ProgressLine progress(file, size, tty, absl::GetFlag(FLAGS_quiet));
     mswa::v1::ScoreResult result;
     const grpc::Status status = client.ScoreStream(

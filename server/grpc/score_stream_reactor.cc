@@ -93,6 +93,19 @@ class ScoreStreamReactor final
       return;
     }
     if (first && !Submit()) return;
+    if (ok && max_bytes_ > 0) {
+      int64_t received;
+      {
+        absl::MutexLock lock(&mu_);
+        received = bytes_received_;
+      }
+      if (received > max_bytes_) {
+        EndWithError(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  absl::StrCat("the stream sent more than options.max_bytes (",
+                                               max_bytes_, ") bytes")));
+        return;
+      }
+    }
 
     // SentencePiece adds a word-boundary mark at the start of every Encode call, so a chunk is
     // cut only after a newline; the byte tokenizer can cut anywhere.
@@ -242,7 +255,10 @@ class ScoreStreamReactor final
     grpc::Status s = service_->CheckModel(opts.model());
     absl::StatusOr<int64_t> id = absl::InternalError("not submitted");
     if (s.ok()) {
-      id = service_->engine().SubmitScore(o, -1, [this](EngineEvent e) { OnEvent(std::move(e)); });
+      // No tokenizer gives more tokens than bytes, so max_bytes (+ BOS) bounds the reservation.
+      max_bytes_ = opts.max_bytes() > 0 ? opts.max_bytes() : 0;
+      const int64_t expected = max_bytes_ > 0 ? max_bytes_ : -1;
+      id = service_->engine().SubmitScore(o, expected, [this](EngineEvent e) { OnEvent(std::move(e)); });
       if (!id.ok()) s = ToGrpcStatus(id.status());
     }
     if (!s.ok()) {
@@ -435,6 +451,7 @@ class ScoreStreamReactor final
   absl::Time reading_since_ ABSL_GUARDED_BY(mu_);
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   int64_t bytes_received_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t max_bytes_ = 0;  // options.max_bytes; set by Submit on the read path before any check
   int64_t fed_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t scored_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   // Per-token values: ids fed but not scored; values (and their ids) scored but not yet in a

