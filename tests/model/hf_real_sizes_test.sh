@@ -166,7 +166,7 @@ if [ -n "$MSWA_SERVER" ] && [ -f "$TOK/tokenizer.json" ]; then
   "$MSWA_SERVER" --model_dir "$G" --listen 127.0.0.1:0 --metrics_listen "" \
     --kv_cache_bytes 268435456 > "$WORK/server.out" 2> "$WORK/server.err" &
   server=$!
-  trap 'kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
+  trap 'kill $server 2>/dev/null || true; rm -rf "$WORK"' EXIT
   port=""
   for _ in $(seq 1 600); do
     port=$(grep -oE 'listening on 127.0.0.1:[0-9]+' "$WORK/server.out" | grep -oE '[0-9]+$' || true)

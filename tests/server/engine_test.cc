@@ -570,7 +570,9 @@ TEST(Engine, Bf16ComputeEqualsFp32OnBf16RoundedWeights) {
 TEST(Engine, ComputeTypeRules) {
   EXPECT_FALSE(ParseComputeDType("auto")->has_value());
   EXPECT_EQ(**ParseComputeDType("bfloat16"), at::kBFloat16);
-  EXPECT_EQ(ParseComputeDType("int8").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(**ParseComputeDType("int8"), at::kChar);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, at::kChar), at::kChar);
+  EXPECT_EQ(ParseComputeDType("int4").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kFloat, std::nullopt), at::kFloat);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, std::nullopt), at::kBFloat16);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kHalf, std::nullopt), at::kFloat);

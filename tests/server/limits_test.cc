@@ -95,20 +95,9 @@ TEST(RequestLimits, ReceiveSizeIsJustAboveTheLargestInput) {
 // ---- through the server -----------------------------------------------------------------------
 
 std::string TempPath(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/mswa_limits_test_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
+  return mswa::testing::ProcessTempPath("mswa_limits_test", "" + name);
 }
-
-const std::string& ModelDir() {
-  static const std::string dir = [] {
-    const std::string d = TempPath("model");
-    ModelConfig c = mswa::testing::TinyConfig({{4, 4, 8, 8}, {8, 8, 16, 16}});
-    EXPECT_TRUE(WriteModelDirectory(d, c, RandomModelWeights(c, 5), DType::kF32).ok());
-    return d;
-  }();
-  return dir;
-}
+const std::string& ModelDir() { return mswa::testing::TinyServerModelDir("mswa_limits_test", "model"); }
 
 class LimitsTest : public ::testing::Test {
  protected:

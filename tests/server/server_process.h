@@ -16,10 +16,36 @@
 #include <thread>
 #include <vector>
 
+#include <filesystem>
+
+#include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "model/format/weights.h"
+#include "tests/model/test_models.h"
 #include "mswa/v1/mswa.grpc.pb.h"
 
 namespace mswa::testing {
+
+// A path in a directory of this process's own under the test temp dir: ctest runs the tests of
+// a file as parallel processes, which must not rewrite each other's files.
+inline std::string ProcessTempPath(const std::string& suite, const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + suite + "_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+// A small, fast model directory with every window finite (scoring streams any length), written
+// once per process.
+// Its name (the served model's name) is `name`.
+inline const std::string& TinyServerModelDir(const std::string& suite, const std::string& name) {
+  static const std::string dir = [&suite, &name] {
+    const std::string d = ProcessTempPath(suite, name);
+    ModelConfig c = TinyConfig({{4, 4, 8, 8}, {8, 8, 16, 16}});
+    EXPECT_TRUE(WriteModelDirectory(d, c, RandomModelWeights(c, 5), DType::kF32).ok());
+    return d;
+  }();
+  return dir;
+}
 
 class ServerProcess {
  public:

@@ -32,24 +32,10 @@ using mswa::testing::ServerProcess;
 const std::string kServer = std::string(MSWA_BINARY_DIR) + "/server/mswa-server";
 const std::string kClient = std::string(MSWA_BINARY_DIR) + "/client/mswa-client";
 
-// Per process: ctest runs the tests of this file as parallel processes, which must not rewrite
-// each other's model directory while a server reads it.
 std::string TempPath(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/mswa_server_test_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  return dir + "/server_test_" + name;
+  return mswa::testing::ProcessTempPath("mswa_server_test", "server_test_" + name);
 }
-
-// A small, fast model with every window finite (so scoring streams any length).
-const std::string& ModelDir() {
-  static const std::string dir = [] {
-    const std::string d = TempPath("model");
-    ModelConfig c = mswa::testing::TinyConfig({{4, 4, 8, 8}, {8, 8, 16, 16}});
-    EXPECT_TRUE(WriteModelDirectory(d, c, RandomModelWeights(c, 5), DType::kF32).ok());
-    return d;
-  }();
-  return dir;
-}
+const std::string& ModelDir() { return mswa::testing::TinyServerModelDir("mswa_server_test", "server_test_model"); }
 
 class ServerTest : public ::testing::Test {
  protected:

@@ -30,8 +30,7 @@ double GemmaEmbedScale(int64_t hidden_size, const std::string& torch_dtype) {
   return f;
 }
 
-absl::Status MapGemma2(const json& cfg, const std::string& source, ModelConfig& c) {
-  RETURN_IF_ERROR(ParseDecoderFields(cfg, source, /*tied_default=*/true, c));
+absl::Status MapGemmaLayer(const json& cfg, const std::string& source, ModelConfig& c) {
   ArchSpec& a = c.arch;
   a.norm_plus_one = true;
   a.sandwich_norms = true;
@@ -44,6 +43,13 @@ absl::Status MapGemma2(const json& cfg, const std::string& source, ModelConfig& 
   a.attn_scale = 1.0 / std::sqrt(scalar);
   ASSIGN_OR_RETURN(a.attn_softcap, GetDouble(cfg, "attn_logit_softcapping", source, false, 0));
   ASSIGN_OR_RETURN(a.final_softcap, GetDouble(cfg, "final_logit_softcapping", source, false, 0));
+  return absl::OkStatus();
+}
+
+absl::Status MapGemma2(const json& cfg, const std::string& source, ModelConfig& c) {
+  RETURN_IF_ERROR(ParseDecoderFields(cfg, source, /*tied_default=*/true, c));
+  RETURN_IF_ERROR(MapGemmaLayer(cfg, source, c));
+  ArchSpec& a = c.arch;
   ASSIGN_OR_RETURN(RopeSpec rope, ParseRope(cfg, source, "full_attention", 10000.0, c.head_dim));
   a.ropes = {rope};
   ASSIGN_OR_RETURN(int64_t window, GetInt(cfg, "sliding_window", source, false, 4096));

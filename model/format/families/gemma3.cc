@@ -36,19 +36,9 @@ absl::Status MapGemma3Text(const json& given, const std::string& source, ModelCo
     if (!it.value().is_null() || !cfg.contains(it.key())) cfg[it.key()] = it.value();
   }
   RETURN_IF_ERROR(ParseDecoderFields(cfg, source, /*tied_default=*/true, c));
+  RETURN_IF_ERROR(MapGemmaLayer(cfg, source, c));
   ArchSpec& a = c.arch;
-  a.norm_plus_one = true;
-  a.sandwich_norms = true;
-  a.sandwich_names = true;
   a.qk_norm = true;
-  a.embed_scale = GemmaEmbedScale(c.hidden_size, c.torch_dtype);
-  ASSIGN_OR_RETURN(a.activation, ParseActivation(cfg, source, {"hidden_activation", "hidden_act"},
-                                                 Activation::kGeluTanh));
-  ASSIGN_OR_RETURN(double scalar, GetDouble(cfg, "query_pre_attn_scalar", source, false, 256));
-  if (!(scalar > 0)) return FieldError(source, "query_pre_attn_scalar", "must be > 0");
-  a.attn_scale = 1.0 / std::sqrt(scalar);
-  ASSIGN_OR_RETURN(a.attn_softcap, GetDouble(cfg, "attn_logit_softcapping", source, false, 0));
-  ASSIGN_OR_RETURN(a.final_softcap, GetDouble(cfg, "final_logit_softcapping", source, false, 0));
 
   ASSIGN_OR_RETURN(RopeSpec global, ParseRope(cfg, source, "full_attention", 1e6, c.head_dim));
   RopeSpec local;
