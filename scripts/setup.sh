@@ -19,6 +19,8 @@ PACKAGES=(
   prometheus curl openssl yamllint
   # the independent Python re-implementation of the forward pass used as a cross-check in tests
   python3 python3-torch python3-numpy
+  # the reference renderer the chat-template interpreter is checked against
+  python3-jinja2
 )
 
 SUDO=""
