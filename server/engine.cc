@@ -176,9 +176,9 @@ absl::StatusOr<int64_t> Engine::SubmitGenerate(std::vector<int32_t> prompt,
                                                    options_.max_new_tokens, "], got ",
                                                    options.max_tokens));
   }
-  if (options.top_logprobs < 0 || options.top_logprobs > 20) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("top_logprobs must be in [0, 20], got ", options.top_logprobs));
+  if (options.top_logprobs < 0 || options.top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs,
+                                                   "], got ", options.top_logprobs));
   }
   auto r = std::make_unique<Request>();
   r->kind = Request::Kind::kGenerate;

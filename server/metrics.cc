@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
   prometheus::Registry& r = *m->registry_;
   m->requests_ = &prometheus::BuildCounter()
                       .Name("mswa_requests_total")
-                      .Help("Finished RPCs by method and gRPC status code")
+                      .Help("Finished requests by front end (grpc, http), RPC or path, and status code")
                       .Register(r);
   m->duration_ = &prometheus::BuildHistogram()
                       .Name("mswa_request_duration_seconds")
@@ -81,9 +81,10 @@ std::string Metrics::Exposition() {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
-void Metrics::RequestFinished(const std::string& rpc, const std::string& code, double seconds) {
-  requests_->Add({{"rpc", rpc}, {"code", code}}).Increment();
-  duration_->Add({{"rpc", rpc}}, LatencyBuckets()).Observe(seconds);
+void Metrics::RequestFinished(const std::string& api, const std::string& rpc,
+                              const std::string& code, double seconds) {
+  requests_->Add({{"api", api}, {"rpc", rpc}, {"code", code}}).Increment();
+  duration_->Add({{"api", api}, {"rpc", rpc}}, LatencyBuckets()).Observe(seconds);
 }
 
 void Metrics::Step(double seconds, int64_t tokens) {

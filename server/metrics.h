@@ -1,11 +1,12 @@
 // Prometheus metrics of the server (prometheus-cpp, text format on its own port). Every metric
 // name is defined here and nowhere else. Base units (seconds, tokens), low-cardinality labels.
 //
-//   mswa_requests_total{rpc, code}                    finished RPCs by gRPC status code
+//   mswa_requests_total{api, rpc, code}               finished requests by front end (grpc, http),
+//                                                     RPC or HTTP path, and canonical status code
 //   mswa_requests_waiting / mswa_requests_running     engine queue and batch (gauges)
 //   mswa_time_to_first_token_seconds                  Generate: arrival -> first token
 //   mswa_inter_token_latency_seconds                  Generate: between consecutive tokens
-//   mswa_request_duration_seconds{rpc}                arrival -> finished
+//   mswa_request_duration_seconds{api, rpc}           arrival -> finished
 //   mswa_queue_time_seconds                           arrival -> admitted (KV reserved)
 //   mswa_prompt_tokens_total, mswa_generated_tokens_total, mswa_scored_tokens_total
 //   mswa_step_duration_seconds, mswa_batch_tokens     one engine step and its tokens
@@ -46,7 +47,10 @@ class Metrics {
   // The text exposition of every metric (what /metrics returns).
   std::string Exposition();
 
-  void RequestFinished(const std::string& rpc, const std::string& code, double seconds);
+  // `api`: "grpc" or "http"; `rpc`: the RPC ("Generate") or HTTP path ("/v1/completions");
+  // `code`: the canonical status name ("OK", "INVALID_ARGUMENT"), whichever the protocol.
+  void RequestFinished(const std::string& api, const std::string& rpc, const std::string& code,
+                       double seconds);
   void FirstToken(double seconds) { ttft_->Observe(seconds); }
   void InterToken(double seconds) { itl_->Observe(seconds); }
   void Queued(double seconds) { queue_->Observe(seconds); }

@@ -22,13 +22,16 @@ enum class FinishReason {
 };
 const char* FinishReasonName(FinishReason reason);
 
+// The most alternatives a request may ask for per sampled token (GenerateOptions::top_logprobs).
+inline constexpr int32_t kMaxTopLogprobs = 20;
+
 struct GenerateOptions {
   SamplingParams sampling;
   int32_t max_tokens = 16;
   std::vector<std::string> stop;
   bool ignore_eos = false;
   bool logprobs = false;      // report each sampled token's logprob
-  int32_t top_logprobs = 0;   // and this many alternatives (0..20)
+  int32_t top_logprobs = 0;   // and this many alternatives (0..kMaxTopLogprobs)
 };
 
 struct ScoreOptions {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/model_name.h"
 #include "server/grpc/convert.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/reactor_support.h"
@@ -39,18 +40,17 @@ void MswaServiceImpl::Attach(Engine* engine, Metrics* metrics) {
 }
 
 grpc::Status MswaServiceImpl::CheckModel(const std::string& model) const {
-  if (model.empty() || model == options_.model_name) return grpc::Status::OK;
-  return InvalidArgument(absl::StrCat("model: \"", TruncateForLog(model),
-                                      "\" is not served here; this server serves \"",
-                                      options_.model_name, "\""));
+  // INVALID_ARGUMENT (not NOT_FOUND, which HTTP answers with 404) as it always was here.
+  const absl::Status s = CheckModelName(options_.model_name, model);
+  return s.ok() ? grpc::Status::OK : InvalidArgument(std::string(s.message()));
 }
 
 void MswaServiceImpl::LogRequest(const char* rpc, int64_t id, const grpc::Status& status,
                                  double seconds, const RequestTags& tags,
                                  const nlohmann::ordered_json& details) {
   const char* code = CodeName(status.error_code());
-  if (metrics_ != nullptr) metrics_->RequestFinished(rpc, code, seconds);
-  nlohmann::ordered_json fields = {{"rpc", rpc}, {"id", id}, {"code", code}, {"seconds", seconds}};
+  if (metrics_ != nullptr) metrics_->RequestFinished("grpc", rpc, code, seconds);
+  nlohmann::ordered_json fields = {{"api", "grpc"}, {"rpc", rpc}, {"id", id}, {"code", code}, {"seconds", seconds}};
   if (!tags.model.empty()) fields["model"] = TruncateForLog(tags.model);
   if (!tags.client_request_id.empty()) fields["client_request_id"] = TruncateForLog(tags.client_request_id);
   if (details.is_object()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/api/generate_request.h"
 #include "server/grpc/convert.h"
 #include "server/grpc/reactor_support.h"
 #include "server/json_log.h"
@@ -77,56 +78,34 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   grpc::Status Submit(const v1::GenerateRequest& req) {
     if (service_->draining()) return DrainingStatus();
     if (grpc::Status s = service_->CheckModel(req.model()); !s.ok()) return s;
-    const RequestLimits& limits = service_->limits();
     Engine& engine = service_->engine();
-    // Every size is checked before anything is copied or tokenized.
+    // proto3 zeros mean "unset": top_p and repetition_penalty 0 are off (1), temperature 0 is
+    // greedy. Validation and tokenization are the front end's (server/api/generate_request.h),
+    // shared with the HTTP API.
+    GenerateInput in;
     if (req.prompt_token_ids_size() > 0) {
-      if (absl::Status s = CheckPromptTokens(limits, req.prompt_token_ids_size()); !s.ok()) {
-        return ToGrpcStatus(s);
-      }
+      in.prompt_token_ids.assign(req.prompt_token_ids().begin(), req.prompt_token_ids().end());
     } else {
-      if (req.prompt().empty()) return InvalidArgument("prompt: must not be empty");
-      if (absl::Status s = CheckPromptText(limits, static_cast<int64_t>(req.prompt().size())); !s.ok()) {
-        return ToGrpcStatus(s);
-      }
+      in.prompt_text = req.prompt();
     }
-    GenerateOptions g;
+    in.add_bos = !req.has_add_bos() || req.add_bos();
     const v1::SamplingParams& sp = req.sampling();
-    g.sampling.temperature = sp.temperature();
-    g.sampling.top_k = sp.top_k();
-    g.sampling.top_p = sp.top_p() == 0.f ? 1.f : sp.top_p();
-    g.sampling.min_p = sp.min_p();
-    g.sampling.repetition_penalty = sp.repetition_penalty() == 0.f ? 1.f : sp.repetition_penalty();
-    g.sampling.seed = sp.has_seed() ? sp.seed() : absl::ToUnixNanos(absl::Now()) ^ reinterpret_cast<uintptr_t>(this);
-    if (!(sp.temperature() >= 0)) return InvalidArgument(absl::StrCat("sampling.temperature: must be >= 0, got ", sp.temperature()));
-    if (sp.top_p() < 0 || sp.top_p() > 1) return InvalidArgument(absl::StrCat("sampling.top_p: must be in (0, 1], got ", sp.top_p()));
-    if (absl::Status s = CheckStopCount(limits, "stopping.stop", req.stopping().stop_size()); !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    for (const std::string& stop : req.stopping().stop()) {
-      if (absl::Status s = CheckStopString(limits, "stopping.stop", static_cast<int64_t>(stop.size()));
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-    }
-    g.max_tokens = req.stopping().max_tokens();
-    g.ignore_eos = req.stopping().ignore_eos();
-    g.stop.assign(req.stopping().stop().begin(), req.stopping().stop().end());
-    g.logprobs = req.logprobs();
-    g.top_logprobs = req.top_logprobs();
-    if (g.top_logprobs < 0 || g.top_logprobs > 20) {
-      return InvalidArgument(absl::StrCat("top_logprobs: must be in [0, 20], got ", g.top_logprobs));
-    }
-    std::vector<int32_t> prompt;
-    const bool add_bos = !req.has_add_bos() || req.add_bos();
-    if (add_bos && engine.config().bos_token_id >= 0) {
-      prompt.push_back(static_cast<int32_t>(engine.config().bos_token_id));
-    }
-    if (req.prompt_token_ids_size() > 0) {
-      prompt.insert(prompt.end(), req.prompt_token_ids().begin(), req.prompt_token_ids().end());
-    } else {
-      for (int32_t t : engine.tokenizer().Encode(req.prompt())) prompt.push_back(t);
-    }
+    in.temperature = sp.temperature();
+    in.top_k = sp.top_k();
+    in.top_p = sp.top_p() == 0.f ? 1.0 : sp.top_p();
+    in.min_p = sp.min_p();
+    in.repetition_penalty = sp.repetition_penalty() == 0.f ? 1.0 : sp.repetition_penalty();
+    if (sp.has_seed()) in.seed = sp.seed();
+    in.max_tokens = req.stopping().max_tokens();
+    in.stop.assign(req.stopping().stop().begin(), req.stopping().stop().end());
+    in.ignore_eos = req.stopping().ignore_eos();
+    in.logprobs = req.logprobs();
+    in.top_logprobs = req.top_logprobs();
+    absl::StatusOr<PreparedGenerate> prepared =
+        PrepareGenerate(in, engine, service_->limits(), FreshSeed());
+    if (!prepared.ok()) return ToGrpcStatus(prepared.status());
+    std::vector<int32_t> prompt = std::move(prepared->prompt);
+    const GenerateOptions g = std::move(prepared->options);
     const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
     {
       absl::MutexLock lock(&mu_);

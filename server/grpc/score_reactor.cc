@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/api/score_request.h"
 #include "server/grpc/convert.h"
 #include "server/grpc/reactor_support.h"
 #include "server/json_log.h"
@@ -69,12 +70,15 @@ class ScoreReactor final : public grpc::ServerUnaryReactor, public Shared {
   grpc::Status Submit(const v1::ScoreRequest& req) {
     if (service_->draining()) return DrainingStatus();
     if (grpc::Status s = service_->CheckModel(req.options().model()); !s.ok()) return s;
-    if (absl::Status s = CheckScoreText(service_->limits(), bytes_); !s.ok()) return ToGrpcStatus(s);
     Engine& engine = service_->engine();
-    ScoreOptions o;
-    o.add_bos = !req.options().has_add_bos() || req.options().add_bos();
-    o.per_token_logprobs = req.options().per_token_logprobs();
-    const std::vector<int32_t> tokens = engine.tokenizer().Encode(req.text());
+    // Validation and tokenization shared with HTTP /v1/score (server/api/score_request.h).
+    absl::StatusOr<PreparedScore> prepared = PrepareScore(
+        ScoreInput{req.text(), !req.options().has_add_bos() || req.options().add_bos(),
+                   req.options().per_token_logprobs()},
+        engine, service_->limits());
+    if (!prepared.ok()) return ToGrpcStatus(prepared.status());
+    const ScoreOptions o = prepared->options;
+    const std::vector<int32_t> tokens = std::move(prepared->tokens);
     if (o.per_token_logprobs) {
       response_->mutable_result()->mutable_token_ids()->Add(tokens.begin(), tokens.end());
     }

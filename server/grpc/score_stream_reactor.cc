@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/api/score_request.h"
 #include "server/grpc/convert.h"
 #include "server/grpc/reactor_support.h"
 #include "server/grpc/stream_watchdog.h"
@@ -241,9 +242,8 @@ class ScoreStreamReactor final
   // instead (the error is already handled).
   bool Submit() {
     const v1::ScoreOptions& opts = request_.options();
-    ScoreOptions o;
-    o.add_bos = !opts.has_add_bos() || opts.add_bos();
-    o.per_token_logprobs = opts.per_token_logprobs();
+    const ScoreOptions o =
+        ScoreOptionsFor(!opts.has_add_bos() || opts.add_bos(), opts.per_token_logprobs());
     {
       absl::MutexLock lock(&mu_);
       if (ending_) return false;

@@ -1,6 +1,7 @@
 #include "server/grpc/unary_handlers.h"
 
 #include "model/runtime/kv_layout.h"
+#include "server/api/generate_request.h"
 #include "server/status_util.h"
 
 namespace mswa {
@@ -14,13 +15,9 @@ grpc::Status HandleTokenize(const Engine& engine, const RequestLimits& limits,
     return ToGrpcStatus(s);
   }
   const Tokenizer& tok = engine.tokenizer();
-  if (request.add_bos() && engine.config().bos_token_id >= 0) {
-    response->add_token_ids(static_cast<int32_t>(engine.config().bos_token_id));
-    response->add_tokens("");
-  }
-  for (int32_t t : tok.Encode(request.text())) {
+  for (int32_t t : EncodeWithBos(engine, request.text(), request.add_bos())) {
     response->add_token_ids(t);
-    response->add_tokens(tok.TokenBytes(t));
+    response->add_tokens(tok.TokenBytes(t));  // "" for BOS, as for every special
   }
   return grpc::Status::OK;
 }

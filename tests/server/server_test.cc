@@ -449,8 +449,8 @@ TEST_F(ServerTest, MetricsMoveWhileRequestsRun) {
   const std::string after = Scrape(server_->metrics_port());
   EXPECT_GE(MetricValue(after, "mswa_generated_tokens_total"),
             MetricValue(before, "mswa_generated_tokens_total") + 10);
-  EXPECT_GT(MetricValue(after, "mswa_requests_total{code=\"OK\",rpc=\"Generate\"}"),
-            std::max(0.0, MetricValue(before, "mswa_requests_total{code=\"OK\",rpc=\"Generate\"}")));
+  EXPECT_GT(MetricValue(after, "mswa_requests_total{api=\"grpc\",code=\"OK\",rpc=\"Generate\"}"),
+            std::max(0.0, MetricValue(before, "mswa_requests_total{api=\"grpc\",code=\"OK\",rpc=\"Generate\"}")));
   EXPECT_GT(MetricValue(after, "mswa_time_to_first_token_seconds_count"), 0);
   EXPECT_GT(MetricValue(after, "mswa_step_duration_seconds_count"), 0);
   EXPECT_GT(MetricValue(after, "mswa_kv_blocks_capacity{window=\"16\"}"), 0);
