@@ -50,7 +50,7 @@ COPY deploy/docker/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends $(grep -v '^#' /tmp/runtime-packages.txt) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
-CMD ["--listen=0.0.0.0:50051", "--metrics_listen=0.0.0.0:9090"]
+CMD ["--listen=0.0.0.0:50051", "--http_listen=0.0.0.0:8000", "--metrics_listen=0.0.0.0:9090"]
 
 # CUDA runtime: NVIDIA's image (CUDA runtime libraries, the container toolkit's environment),
 # LibTorch at its build path, and the bundled Debian libraries the base does not have.
@@ -61,7 +61,7 @@ COPY scripts/bundle_libs.sh /tmp/bundle_libs.sh
 RUN bash /tmp/bundle_libs.sh prune /usr/local/lib/mswa-deps \
  && echo /usr/local/lib/mswa-deps > /etc/ld.so.conf.d/zz-mswa-deps.conf && ldconfig \
  && rm /tmp/bundle_libs.sh
-CMD ["--listen=0.0.0.0:50051", "--metrics_listen=0.0.0.0:9090", "--device=cuda"]
+CMD ["--listen=0.0.0.0:50051", "--http_listen=0.0.0.0:8000", "--metrics_listen=0.0.0.0:9090", "--device=cuda"]
 
 FROM runtime-${VARIANT}
 RUN useradd --system --uid 10001 --user-group --no-create-home mswa
@@ -69,5 +69,6 @@ COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=build /out/lib/mswa/ /usr/local/lib/mswa/
 COPY --from=build /out/share/mswa/ /usr/local/share/mswa/
 USER 10001:10001
-EXPOSE 50051 9090
+# gRPC, the OpenAI-compatible HTTP API, Prometheus metrics
+EXPOSE 50051 8000 9090
 ENTRYPOINT ["/usr/local/bin/mswa-server", "--model_dir=/usr/local/share/mswa/models/mswa-books-small"]

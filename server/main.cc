@@ -1,9 +1,11 @@
 // mswa-server: serves an MSWA model over gRPC (mswa.v1.MswaService, grpc.health.v1, server
-// reflection) with Prometheus metrics on a second port.
+// reflection) and an OpenAI-compatible HTTP API (server/http/http_api.h) on one engine, with
+// Prometheus metrics on a third port.
 //
-// Life cycle: listen (health NOT_SERVING, RPCs UNAVAILABLE) -> load the model -> warm up ->
-// SERVING. SIGTERM/SIGINT: NOT_SERVING, refuse new RPCs, let running ones finish for
-// --drain_grace_seconds, abort the rest, exit 0.
+// Life cycle: listen (health NOT_SERVING / HTTP /health 503, requests UNAVAILABLE / 503) ->
+// load the model -> warm up -> SERVING. SIGTERM/SIGINT: NOT_SERVING and /health 503, refuse new
+// requests on both protocols, let running ones finish for --drain_grace_seconds, abort the
+// rest, exit 0.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -22,6 +24,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "server/api/chat_prompt.h"
+#include "server/http/http_api.h"
 #include "server/json_log.h"
 #include "server/metrics.h"
 #include "server/model_loader.h"
@@ -38,6 +42,13 @@ ABSL_FLAG(std::string, model_dir, MSWA_DEFAULT_MODEL_DIR,
 ABSL_FLAG(std::string, model_name, "", "Name reported and accepted in requests (default: the directory's name)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9090", "Prometheus /metrics address; empty disables");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:8000",
+          "OpenAI-compatible HTTP API address HOST:PORT (port 0: any free port); empty disables");
+ABSL_FLAG(int32_t, http_threads, 32,
+          "HTTP connections served at once (a streaming request holds one until it ends)");
+ABSL_FLAG(double, http_timeout_seconds, 30,
+          "HTTP: limit on one socket read or write and on receiving a whole request; a client "
+          "that reads its stream slower is disconnected and its request cancelled");
 ABSL_FLAG(int64_t, kv_cache_bytes, int64_t{1} << 30, "Memory for the KV cache pools, in bytes");
 ABSL_FLAG(int64_t, block_size, 16, "KV cache block size in tokens (1..64)");
 ABSL_FLAG(int64_t, max_tokens_per_step, 512, "Token budget of one engine step (also the prefill chunk)");
@@ -86,6 +97,9 @@ ServerConfig ConfigFromFlags() {
   c.model_name = absl::GetFlag(FLAGS_model_name);
   c.listen = absl::GetFlag(FLAGS_listen);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.http_listen = absl::GetFlag(FLAGS_http_listen);
+  c.http_threads = absl::GetFlag(FLAGS_http_threads);
+  c.http_timeout_seconds = absl::GetFlag(FLAGS_http_timeout_seconds);
   c.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   c.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   c.drain_grace_seconds = absl::GetFlag(FLAGS_drain_grace_seconds);
@@ -150,6 +164,26 @@ int Run(const ServerConfig& config, sigset_t signals) {
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
   std::printf("mswa-server listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
+  // The HTTP API comes up with gRPC, before the model: /health answers 503 while it loads.
+  std::unique_ptr<HttpApi> http;
+  if (!config.http_listen.empty()) {
+    HttpApiOptions http_options;
+    http_options.model_name = config.ResolvedModelName();
+    http_options.limits = config.limits;
+    http_options.threads = config.http_threads;
+    http_options.io_timeout = absl::Seconds(config.http_timeout_seconds);
+    absl::StatusOr<std::unique_ptr<HttpApi>> started = HttpApi::Start(config.http_listen, http_options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "mswa-server: --http_listen: %s\n",
+                   std::string(started.status().message()).c_str());
+      server->Shutdown();
+      return 1;
+    }
+    http = std::move(started).value();
+    std::printf("mswa-server HTTP API on http://%s:%d\n",
+                config.http_listen.substr(0, config.http_listen.rfind(':')).c_str(), http->port());
+    std::fflush(stdout);
+  }
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<Engine>> engine = LoadEngine(config.model_dir, config.engine);
@@ -186,9 +220,11 @@ int Run(const ServerConfig& config, sigset_t signals) {
   }
   // A model that fails for good (a GPU fault) cannot serve again: report NOT_SERVING on both
   // health services so that readiness takes the pod out and liveness restarts it.
-  (*engine)->SetFailureObserver([health](const absl::Status& error, bool fatal) {
+  HttpApi* http_api = http.get();
+  (*engine)->SetFailureObserver([health, http_api](const absl::Status& error, bool fatal) {
     LogEvent(fatal ? "model_failed" : "step_failed", {{"error", std::string(error.message())}});
     if (!fatal) return;
+    if (http_api != nullptr) http_api->MarkFailed(error);
     health->SetServingStatus(false);
     health->SetServingStatus(kServiceName, false);
   });
@@ -196,6 +232,13 @@ int Run(const ServerConfig& config, sigset_t signals) {
   if (config.warmup) Warmup(**engine);
   if (metrics) metrics->Refresh((*engine)->stats());
   service.Attach(engine->get(), metrics.get());
+  if (http) {
+    absl::StatusOr<ChatPrompt> chat = ChatPrompt::Load(config.model_dir);
+    if (!chat.ok()) {
+      LogEvent("chat_template_error", {{"error", std::string(chat.status().message())}});
+    }
+    http->Attach(engine->get(), metrics.get(), std::move(chat));
+  }
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
   LogEvent("serving", {{"model", service.options().model_name},
@@ -204,18 +247,21 @@ int Run(const ServerConfig& config, sigset_t signals) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  LogEvent("draining", {{"signal", sig}, {"in_flight", service.in_flight()}});
+  auto in_flight = [&] { return service.in_flight() + (http ? http->in_flight() : 0); };
+  LogEvent("draining", {{"signal", sig}, {"in_flight", in_flight()}});
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
   service.StartDraining();
+  if (http) http->StartDraining();
   const absl::Time deadline = absl::Now() + absl::Seconds(config.drain_grace_seconds);
-  while (service.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
-  const int64_t aborted = service.in_flight();
+  while (in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  const int64_t aborted = in_flight();
   (*engine)->Shutdown();  // aborts what is left; their RPCs end with UNAVAILABLE
   // Every engine-backed RPC is finished by now (the rest were just aborted). gRPC's shutdown
   // waits until the deadline for their statuses to go out and for connected clients (idle
   // channels too) to hang up, then disconnects them: a short deadline is enough.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  http.reset();     // the aborted streams have ended; closes what connections are left
   metrics.reset();  // closes /metrics connections without waiting on their clients
   LogEvent("stopped", {{"aborted", aborted}});
   return 0;
@@ -226,8 +272,9 @@ int Run(const ServerConfig& config, sigset_t signals) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "serves an MSWA language model over gRPC.\n"
-      "  mswa-server [--model_dir DIR] [--listen HOST:PORT] [--metrics_listen HOST:PORT] ...\n"
+      "serves an MSWA language model over gRPC and an OpenAI-compatible HTTP API.\n"
+      "  mswa-server [--model_dir DIR] [--listen HOST:PORT] [--http_listen HOST:PORT]\n"
+      "              [--metrics_listen HOST:PORT] ...\n"
       "Clients: mswa-client, or any gRPC client (reflection is on; proto: proto/mswa/v1/mswa.proto).");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   mswa::RouteLibraryLogsToJson();

