@@ -4,6 +4,8 @@
 // weights.
 //
 //   build/bench/fairness_bench [--samples N] [--jobs 1,4,16]
+//   MSWA_BENCH_STEP, MSWA_BENCH_INTERACTIVE_STEP, MSWA_BENCH_PROMPT_STEP_BULK: the engine's
+//   max_tokens_per_step, interactive_step_tokens and prompt_step_bulk_tokens
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
   o.kv_cache_bytes = int64_t{512} << 20;
   if (const char* v = std::getenv("MSWA_BENCH_INTERACTIVE_STEP")) o.interactive_step_tokens = std::atoi(v);
   if (const char* v = std::getenv("MSWA_BENCH_STEP")) o.max_tokens_per_step = std::atoi(v);
+  if (const char* v = std::getenv("MSWA_BENCH_PROMPT_STEP_BULK")) o.prompt_step_bulk_tokens = std::atoi(v);
   double step_seconds_max = 0;
   int64_t full_steps = 0;
   double full_step_seconds = 0;

@@ -21,6 +21,9 @@ PACKAGES=(
   python3 python3-torch python3-numpy
   # the reference renderer the chat-template interpreter is checked against
   python3-jinja2
+  # fuzzing (libFuzzer) and sanitizer runs, scripts/sanitizers.sh: clang-14 with its runtimes and
+  # OpenMP (the kernels' CMake needs OpenMP to configure with clang)
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev
 )
 
 SUDO=""

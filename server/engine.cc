@@ -111,7 +111,10 @@ Engine::Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tok
           options.max_tokens_per_step,
           options.interactive_step_tokens > 0
               ? std::min(options.interactive_step_tokens, options.max_tokens_per_step)
-              : std::max<int64_t>(1, options.max_tokens_per_step / 4)}) {
+              : std::max<int64_t>(1, options.max_tokens_per_step / 4),
+          options.prompt_step_bulk_tokens > 0
+              ? std::min(options.prompt_step_bulk_tokens, options.max_tokens_per_step)
+              : std::max<int64_t>(1, options.max_tokens_per_step / 32)}) {
   for (int g = 0; g < kv_.num_groups(); ++g) {
     group_limits_.push_back({kv_.window(g), kv_.total_blocks(g), kv_.ring_size(g)});
   }

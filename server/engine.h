@@ -48,6 +48,9 @@ struct EngineOptions {
   // most this many tokens (short steps keep their latency low; see server/engine/scheduler.h).
   // 0: a quarter of max_tokens_per_step.
   int64_t interactive_step_tokens = 0;
+  // A step that feeds a Generate's prompt carries at most this many scoring tokens, so the first
+  // token is not held back by bulk work (0: max_tokens_per_step / 32).
+  int64_t prompt_step_bulk_tokens = 0;
   int64_t max_model_len = 32768;      // longest sequence where some window is unbounded
   int32_t max_waiting = 256;          // queued requests beyond which Submit fails
   int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens

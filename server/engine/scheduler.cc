@@ -43,7 +43,8 @@ std::vector<int64_t> ShareEvenly(const std::vector<int64_t>& demands, int64_t bu
 std::vector<SchedGrant> Scheduler::Plan(const std::vector<SchedEntry>& running) {
   std::vector<SchedGrant> grants;
   int64_t budget = options_.token_budget;
-  bool interactive = false;
+  bool interactive = false;         // an interactive request takes part in this step
+  bool interactive_prompt = false;  // ... with prompt tokens
   for (size_t i = 0; i < running.size() && budget > 0; ++i) {
     const SchedEntry& e = running[i];
     if (e.decoding && e.feedable > 0) {
@@ -66,7 +67,11 @@ std::vector<SchedGrant> Scheduler::Plan(const std::vector<SchedEntry>& running) 
     }
     if (who.empty()) continue;
     int64_t class_budget = budget;
-    if (!klass && interactive) {
+    if (!klass && interactive_prompt) {
+      // Latency mode, a Generate's prompt in this step: its first token waits on bulk work for
+      // no more than the floor.
+      class_budget = std::min(budget, options_.prompt_step_bulk_tokens);
+    } else if (!klass && interactive) {
       // Latency mode: keep the step short while interactive requests wait on it.
       const int64_t used = options_.token_budget - budget;
       class_budget = std::min(budget, std::max<int64_t>(0, options_.interactive_step_budget - used));
@@ -77,6 +82,7 @@ std::vector<SchedGrant> Scheduler::Plan(const std::vector<SchedEntry>& running) 
         prefill.push_back({who[k], given[k]});
         budget -= given[k];
         interactive = interactive || klass;
+        interactive_prompt = interactive_prompt || klass;
       }
     }
   }

@@ -10,9 +10,12 @@
 //      less), and the few tokens an even split leaves over go round-robin, starting one request
 //      further every step. So one long job never holds the whole budget while others wait.
 //   3. Latency mode: while interactive requests take part in a step, bulk prefill is capped so
-//      that the whole step stays within `interactive_step_budget` tokens: a short Generate then
-//      waits for at most one short step behind scoring jobs, not for a full one. Alone, bulk
-//      work gets the whole budget (scoring throughput is unchanged on an otherwise idle server).
+//      that the whole step stays within `interactive_step_budget` tokens, and a step that feeds
+//      an interactive prompt carries at most `prompt_step_bulk_tokens` of bulk prefill: a short
+//      Generate's first token then comes one step about as short as on an idle server after the
+//      step in flight, not after a full one. The small floor keeps bulk jobs moving under a
+//      steady stream of Generates. Alone, bulk work gets the whole budget (scoring throughput is
+//      unchanged on an otherwise idle server).
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,7 @@ namespace mswa {
 struct SchedulerOptions {
   int64_t token_budget = 512;
   int64_t interactive_step_budget = 128;  // see policy 3; <= token_budget
+  int64_t prompt_step_bulk_tokens = 16;   // see policy 3; <= interactive_step_budget
 };
 
 // One running request as the scheduler sees it.

@@ -57,8 +57,10 @@ TEST(Scheduler, PlansEachStepByThePolicy) {
       {"a long scoring job alone takes the whole budget", {Scoring(100000)}, {512}},
       {"scoring jobs share the budget evenly", {Scoring(100000), Scoring(100000)}, {256, 256}},
       {"decodes first, one token each", {Decode(), Decode(), Prompt(1000)}, {1, 1, 510}},
-      {"a short prompt goes before scoring, which is cut to the latency budget",
-       {Scoring(100000), Prompt(5)}, {123, 5}},
+      {"a short prompt goes before scoring, which is cut to the prompt step's floor",
+       {Scoring(100000), Prompt(5)}, {16, 5}},
+      {"the floor is shared by the scoring jobs", {Scoring(100000), Prompt(5), Scoring(100000)},
+       {8, 5, 8}},
       {"a decoding Generate keeps the step short", {Scoring(100000), Decode()}, {127, 1}},
       {"a long interactive prompt still takes what it needs", {Scoring(100000), Prompt(2000)}, {0, 512}},
       {"prompts share evenly among themselves", {Prompt(1000), Prompt(1000), Prompt(30)}, {241, 241, 30}},
@@ -67,7 +69,7 @@ TEST(Scheduler, PlansEachStepByThePolicy) {
        std::vector<int64_t>(16, 32)},
   };
   for (const Case& c : cases) {
-    Scheduler s({512, 128});
+    Scheduler s({512, 128, 16});
     const std::vector<SchedGrant> grants = s.Plan(c.running);
     EXPECT_EQ(TokensOf(grants, c.running.size()), c.expected) << c.what;
     for (const SchedGrant& g : grants) EXPECT_GT(g.tokens, 0) << c.what;
@@ -96,14 +98,15 @@ TEST(Scheduler, LeftoverTokensRotateSoNoJobIsAlwaysLast) {
 
 TEST(Scheduler, ShortGenerateWaitsAtMostOneShortStepBehindManyScoringJobs) {
   // Sixteen scoring jobs with endless text and one 5-token Generate arriving: the Generate's
-  // prompt is in the very next step, and every step it is in stays within the latency budget.
+  // prompt is in the very next step with only the floor of scoring tokens beside it, and every
+  // step it decodes in stays within the latency budget.
   Scheduler s({512, 128});
   std::vector<SchedEntry> running(16, Scoring(1000000));
   running.push_back(Prompt(5));
   auto grants = s.Plan(running);
   std::vector<int64_t> t = TokensOf(grants, running.size());
   EXPECT_EQ(t.back(), 5);
-  EXPECT_LE(std::accumulate(t.begin(), t.end(), int64_t{0}), 128);
+  EXPECT_EQ(std::accumulate(t.begin(), t.end(), int64_t{0}), 5 + 16);
   running.back() = Decode();
   grants = s.Plan(running);
   t = TokensOf(grants, running.size());

@@ -101,6 +101,7 @@ class ServerProcess {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   int metrics_port() const { return metrics_port_; }
   int http_port() const { return http_port_; }  // the OpenAI-compatible HTTP API
   v1::MswaService::Stub& stub() { return *stub_; }
