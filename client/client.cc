@@ -98,6 +98,7 @@ MswaClient::MswaClient(const ClientOptions& options, std::shared_ptr<grpc::Chann
       health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
 
 void MswaClient::PrepareContext(grpc::ClientContext* context) const {
+  if (!options_.api_key.empty()) context->AddMetadata("authorization", "Bearer " + options_.api_key);
   if (options_.deadline_seconds > 0) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -131,10 +132,16 @@ grpc::Status MswaClient::Score(const mswa::v1::ScoreRequest& request,
   return stub_->Score(&context, request, response);
 }
 
+size_t MswaClient::ScoreChunkBytesFor(int64_t max_stream_chunk_bytes) {
+  if (max_stream_chunk_bytes <= 0) return kScoreChunkBytes;
+  return std::min<size_t>(kScoreChunkBytes, static_cast<size_t>(max_stream_chunk_bytes));
+}
+
 grpc::Status MswaClient::ScoreStream(
     std::istream& in, const mswa::v1::ScoreOptions& options,
     const std::function<void(const mswa::v1::ScoreProgress&)>& on_progress,
-    mswa::v1::ScoreResult* result) {
+    mswa::v1::ScoreResult* result, size_t chunk_bytes) {
+  chunk_bytes = std::clamp<size_t>(chunk_bytes, 1, kScoreChunkBytes);
   grpc::ClientContext context;
   PrepareContext(&context);
   std::unique_ptr<grpc::ClientReaderWriter<ScoreStreamRequest, ScoreStreamResponse>> stream =
@@ -148,7 +155,7 @@ grpc::Status MswaClient::ScoreStream(
     *request.mutable_options() = options;
     for (bool first = true;; first = false) {
       std::string* chunk = request.mutable_chunk();
-      chunk->resize(kScoreChunkBytes);
+      chunk->resize(chunk_bytes);
       in.read(chunk->data(), static_cast<std::streamsize>(chunk->size()));
       if (in.bad()) {
         input_failed = true;
@@ -162,7 +169,7 @@ grpc::Status MswaClient::ScoreStream(
       // false: the call is over (the server failed it or cancelled); its status tells why.
       if (!stream->Write(request)) return;
       if (first) request.clear_options();
-      if (n < kScoreChunkBytes) break;  // istream::read returns short only at EOF
+      if (n < chunk_bytes) break;  // istream::read returns short only at EOF
     }
     stream->WritesDone();
   });

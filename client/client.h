@@ -34,6 +34,8 @@ struct ClientOptions {
   std::string tls_server_name;
   // Per-call deadline in seconds; 0 = none. Applies to every RPC (a whole stream counts as one).
   double deadline_seconds = 0;
+  // Sent as the "authorization" metadata "Bearer <api_key>" on every call; empty: none.
+  std::string api_key;
 
   // InvalidArgument naming the field: empty target, deadline negative or not finite,
   // tls_root_cert_file or tls_server_name set without tls.
@@ -76,9 +78,11 @@ class MswaClient {
   // into its token_logprobs and token_ids (one id per value: the tokens that were scored);
   // INTERNAL if the stream ended OK without one; DATA_LOSS if reading `in` failed (the call is
   // cancelled then). `in` is read up to EOF (or until the server ends the call).
+  // `chunk_bytes` (1 .. kScoreChunkBytes) sizes the chunks: at most the server's
+  // GetModelInfo.max_stream_chunk_bytes (ScoreChunkBytesFor).
   grpc::Status ScoreStream(std::istream& in, const mswa::v1::ScoreOptions& options,
                            const std::function<void(const mswa::v1::ScoreProgress&)>& on_progress,
-                           mswa::v1::ScoreResult* result);
+                           mswa::v1::ScoreResult* result, size_t chunk_bytes = kScoreChunkBytes);
 
   grpc::Status Tokenize(const mswa::v1::TokenizeRequest& request,
                         mswa::v1::TokenizeResponse* response);
@@ -91,6 +95,9 @@ class MswaClient {
                       grpc::health::v1::HealthCheckResponse::ServingStatus* status);
 
   static constexpr size_t kScoreChunkBytes = 64 * 1024;
+  // The chunk size for a server whose limit is `max_stream_chunk_bytes` (GetModelInfo; 0 when
+  // unknown): kScoreChunkBytes, or the limit when it is smaller.
+  static size_t ScoreChunkBytesFor(int64_t max_stream_chunk_bytes);
 
  private:
   MswaClient(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);

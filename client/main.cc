@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -44,6 +45,8 @@
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server address (any gRPC target)");
 ABSL_FLAG(double, deadline, 0, "per-call deadline in seconds; 0 = none");
 ABSL_FLAG(bool, tls, false, "connect with TLS");
+ABSL_FLAG(std::string, api_key, "",
+          "API key of a server started with --api_key(_file); empty: $MSWA_API_KEY, if set");
 ABSL_FLAG(std::string, tls_ca, "", "PEM file of root certificates; empty = the system roots");
 ABSL_FLAG(std::string, tls_server_name, "", "host name expected in the server certificate");
 ABSL_FLAG(bool, json, false, "machine-readable JSON output (generate, score, info, tokenize, bench)");
@@ -412,6 +415,15 @@ int RunScore(MswaClient& client, const std::vector<std::string>& files) {
   const bool json = absl::GetFlag(FLAGS_json);
   const bool tty = isatty(STDERR_FILENO) != 0;
   ScoreTotals totals;
+  // Chunks no larger than the server accepts (a server configured below 64 KiB); an older
+  // server without the field, or a failed call, leaves the default.
+  size_t chunk_bytes = mswa::client::MswaClient::kScoreChunkBytes;
+  {
+    mswa::v1::GetModelInfoResponse info;
+    if (client.GetModelInfo(&info).ok()) {
+      chunk_bytes = mswa::client::MswaClient::ScoreChunkBytesFor(info.max_stream_chunk_bytes());
+    }
+  }
   for (const std::string& file : files) {
     std::ifstream stream;
     int64_t size = -1;
@@ -432,7 +444,8 @@ int RunScore(MswaClient& client, const std::vector<std::string>& files) {
     ProgressLine progress(file, size, tty, absl::GetFlag(FLAGS_quiet));
     mswa::v1::ScoreResult result;
     const grpc::Status status = client.ScoreStream(
-        in, options, [&](const mswa::v1::ScoreProgress& p) { progress.Update(p); }, &result);
+        in, options, [&](const mswa::v1::ScoreProgress& p) { progress.Update(p); }, &result,
+        chunk_bytes);
     progress.Clear();
     if (!status.ok()) return RpcError(status);
     ++totals.files;
@@ -686,6 +699,10 @@ int main(int argc, char** argv) {
   client_options.target = absl::GetFlag(FLAGS_target);
   client_options.deadline_seconds = absl::GetFlag(FLAGS_deadline);
   client_options.tls = absl::GetFlag(FLAGS_tls);
+  client_options.api_key = absl::GetFlag(FLAGS_api_key);
+  if (client_options.api_key.empty() && std::getenv("MSWA_API_KEY") != nullptr) {
+    client_options.api_key = std::getenv("MSWA_API_KEY");
+  }
   client_options.tls_root_cert_file = absl::GetFlag(FLAGS_tls_ca);
   client_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   absl::StatusOr<std::unique_ptr<MswaClient>> client = MswaClient::Create(client_options);

@@ -66,6 +66,14 @@ TEST(MswaClient, RootCertificateFileWithoutPemIsRejected) {
   EXPECT_TRUE(absl::StrContains(client.status().message(), "PEM"));
 }
 
+TEST(MswaClient, ScoreChunksFitTheServersLimit) {
+  using mswa::client::MswaClient;
+  EXPECT_EQ(MswaClient::ScoreChunkBytesFor(0), MswaClient::kScoreChunkBytes);  // unknown
+  EXPECT_EQ(MswaClient::ScoreChunkBytesFor(int64_t{1} << 20), MswaClient::kScoreChunkBytes);
+  EXPECT_EQ(MswaClient::ScoreChunkBytesFor(8192), 8192u);
+  EXPECT_EQ(MswaClient::ScoreChunkBytesFor(1), 1u);
+}
+
 TEST(MswaClient, CreateDoesNotConnect) {
   ClientOptions o;
   o.tls = true;  // system roots

@@ -48,8 +48,8 @@ const std::string kClient = std::string(MSWA_BINARY_DIR) + "/client/mswa-client"
 // The server's limits in this run; the oversized requests go just past them.
 constexpr int kMaxPromptBytes = 4096;
 constexpr int kMaxScoreBytes = 32768;
-// At least mswa-client's 64 KiB chunks: the killed clients stream a file with it.
-constexpr int kMaxChunkBytes = 65536;
+// Below mswa-client's 64 KiB chunks: the killed clients' `score` must fit its chunks to it.
+constexpr int kMaxChunkBytes = 8192;
 constexpr int kMaxWaiting = 6;
 constexpr double kIdleSeconds = 1.5;
 // Resident memory the server may reach under this load (LibTorch, gRPC and OpenBLAS's arenas
