@@ -1,7 +1,9 @@
 #include "client/bench.h"
+#include "client/http_bench_call.h"
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -13,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -323,7 +326,13 @@ std::string ReportJson(const BenchReport& report, const BenchOptions& options) {
 
 // ---- the run -----------------------------------------------------------------------------------
 
-absl::StatusOr<BenchReport> RunBench(MswaClient& client, const BenchOptions& options) {
+namespace {
+
+// Issues the run's requests (arrivals, concurrency, duration) with `start`, which must hand its
+// record to `state` and decrement in_flight when the request ends; returns once all have.
+using StartFn = std::function<void(mswa::v1::GenerateRequest, BenchState*, Clock::time_point)>;
+
+absl::StatusOr<BenchReport> Dispatch(const BenchOptions& options, const StartFn& start) {
   if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
   std::vector<std::string> prompts;
   if (!options.prompts_file.empty()) {
@@ -371,7 +380,7 @@ absl::StatusOr<BenchReport> RunBench(MswaClient& client, const BenchOptions& opt
       ++state.in_flight;
       state.mu.Unlock();
     }
-    (new BenchCall(&state, t0, make_request(i)))->Start(client);
+    start(make_request(i), &state, t0);
   }
 
   const auto all_done = [&state]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -380,6 +389,37 @@ absl::StatusOr<BenchReport> RunBench(MswaClient& client, const BenchOptions& opt
   absl::MutexLock lock(&state.mu);
   state.mu.Await(absl::Condition(&all_done));
   return MakeReport(state.records, SecondsSince(t0));
+}
+
+}  // namespace
+
+absl::StatusOr<BenchReport> RunBench(MswaClient& client, const BenchOptions& options) {
+  return Dispatch(options, [&client](mswa::v1::GenerateRequest request, BenchState* state,
+                                     Clock::time_point t0) {
+    (new BenchCall(state, t0, std::move(request)))->Start(client);
+  });
+}
+
+absl::StatusOr<BenchReport> RunHttpBench(const std::string& http_target, const std::string& api_key,
+                                         const BenchOptions& options) {
+  const size_t colon = http_target.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(http_target.substr(colon + 1), &port) || port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http_target must be HOST:PORT, got \"", http_target, "\""));
+  }
+  const std::string host = http_target.substr(0, colon);
+  return Dispatch(options, [host, port, api_key](mswa::v1::GenerateRequest request,
+                                                  BenchState* state, Clock::time_point t0) {
+    // A thread per request in flight: the blocking client reads the stream as it comes.
+    std::thread([host, port, api_key, request = std::move(request), state, t0] {
+      RequestRecord record = RunHttpCompletion(host, port, api_key, request, t0);
+      absl::MutexLock lock(&state->mu);
+      state->records.push_back(std::move(record));
+      --state->in_flight;
+    }).detach();
+  });
 }
 
 }  // namespace mswa::client

@@ -151,4 +151,14 @@ std::string ReportJson(const BenchReport& report, const BenchOptions& options);
 // NotFound for bad options or prompts file; RPC failures are counted in the report, not returned.
 absl::StatusOr<BenchReport> RunBench(MswaClient& client, const BenchOptions& options);
 
+// The same load over the server's OpenAI-compatible HTTP API (`http_target` HOST:PORT): each
+// request is a POST /v1/completions with the same prompt, seed and lengths, "stream": true and
+// stream_options.include_usage, on a thread of its own (cpp-httplib's blocking client). A
+// message is one Server-Sent Events chunk carrying text (the server sends one per engine step,
+// as gRPC sends one message), so TTFT and ITL compare the two protocols on one server.
+// `api_key`, when set, goes in "Authorization: Bearer". Failed requests are counted by the
+// status code the HTTP status maps to (INVALID_ARGUMENT for 400, RESOURCE_EXHAUSTED for 429...).
+absl::StatusOr<BenchReport> RunHttpBench(const std::string& http_target, const std::string& api_key,
+                                         const BenchOptions& options);
+
 }  // namespace mswa::client

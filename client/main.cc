@@ -78,6 +78,9 @@ ABSL_FLAG(double, duration, 0, "seconds to keep issuing requests; 0 = until --nu
 ABSL_FLAG(int32_t, prompt_len, 128, "bytes of each synthetic ASCII prompt");
 ABSL_FLAG(int32_t, output_len, 128, "tokens to generate per request (EOS ignored)");
 ABSL_FLAG(std::string, prompts_file, "", "prompts, one per line, cycled (instead of synthetic)");
+ABSL_FLAG(std::string, http_target, "",
+          "bench over the OpenAI-compatible HTTP API at HOST:PORT (streamed /v1/completions) "
+          "instead of gRPC Generate");
 
 namespace {
 
@@ -633,14 +636,20 @@ int RunBenchCommand(MswaClient& client, const std::vector<std::string>& args) {
     std::cerr << absl::StrFormat(
         "bench: %s, concurrency %s, request rate %s, %s requests, duration %s, output %d "
         "tokens\n",
-        client.options().target,
+        absl::GetFlag(FLAGS_http_target).empty()
+            ? client.options().target
+            : absl::StrCat("http://", absl::GetFlag(FLAGS_http_target)),
         options.concurrency > 0 ? absl::StrCat(options.concurrency) : "unbounded",
         std::isinf(options.request_rate) ? "inf" : absl::StrCat(options.request_rate, "/s"),
         options.num_requests > 0 ? absl::StrCat(options.num_requests) : "unbounded",
         options.duration_seconds > 0 ? absl::StrCat(options.duration_seconds, " s") : "unbounded",
         options.output_len);
   }
-  absl::StatusOr<mswa::client::BenchReport> report = mswa::client::RunBench(client, options);
+  const std::string http_target = absl::GetFlag(FLAGS_http_target);
+  absl::StatusOr<mswa::client::BenchReport> report =
+      http_target.empty()
+          ? mswa::client::RunBench(client, options)
+          : mswa::client::RunHttpBench(http_target, client.options().api_key, options);
   if (!report.ok()) {
     std::cerr << kProgram << ": " << report.status().message() << "\n";
     return 1;

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "server/api/api_keys.h"
 #include "server/api/chat_prompt.h"
 #include "server/http/http_api.h"
 #include "server/json_log.h"
@@ -66,6 +67,12 @@ ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "float16 or bfloat16 (half the memory per sequence; keys and values rounded)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, api_key, "",
+          "API keys (comma-separated) that every request must present, HTTP as \"Authorization: "
+          "Bearer KEY\", gRPC as \"authorization\" metadata; health, reflection and /metrics "
+          "stay open. Prefer --api_key_file: flags show in process listings. Empty: no keys");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File of API keys, one per line ('#' comments), e.g. a mounted Kubernetes Secret");
 ABSL_FLAG(double, drain_grace_seconds, 30, "On SIGTERM, how long running requests may finish");
 ABSL_FLAG(bool, warmup, true, "Run one short generation before reporting SERVING");
 // Input limits (server/api/limits.h): past one, the request fails with INVALID_ARGUMENT naming it.
@@ -103,6 +110,8 @@ ServerConfig ConfigFromFlags() {
   c.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   c.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   c.drain_grace_seconds = absl::GetFlag(FLAGS_drain_grace_seconds);
+  c.api_key = absl::GetFlag(FLAGS_api_key);
+  c.api_key_file = absl::GetFlag(FLAGS_api_key_file);
   c.warmup = absl::GetFlag(FLAGS_warmup);
   c.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   c.engine.block_size = absl::GetFlag(FLAGS_block_size);
@@ -135,8 +144,8 @@ void Warmup(Engine& engine) {
   if (id.ok()) done.WaitForNotificationWithTimeout(absl::Seconds(60));
 }
 
-int Run(const ServerConfig& config, sigset_t signals) {
-  MswaServiceImpl service(ServiceOptions{config.ResolvedModelName(), config.limits});
+int Run(const ServerConfig& config, const ApiKeys& api_keys, sigset_t signals) {
+  MswaServiceImpl service(ServiceOptions{config.ResolvedModelName(), config.limits, api_keys});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -170,6 +179,7 @@ int Run(const ServerConfig& config, sigset_t signals) {
     HttpApiOptions http_options;
     http_options.model_name = config.ResolvedModelName();
     http_options.limits = config.limits;
+    http_options.api_keys = api_keys;
     http_options.threads = config.http_threads;
     http_options.io_timeout = absl::Seconds(config.http_timeout_seconds);
     absl::StatusOr<std::unique_ptr<HttpApi>> started = HttpApi::Start(config.http_listen, http_options);
@@ -312,5 +322,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return mswa::Run(config, signals);
+  absl::StatusOr<mswa::ApiKeys> api_keys = mswa::ApiKeys::Load(config.api_key, config.api_key_file);
+  if (!api_keys.ok()) {
+    std::fprintf(stderr, "mswa-server: %s\n", std::string(api_keys.status().message()).c_str());
+    return 2;
+  }
+  return mswa::Run(config, *api_keys, signals);
 }

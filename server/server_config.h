@@ -23,6 +23,10 @@ struct ServerConfig {
   double http_timeout_seconds = 30;     // one socket read or write; receiving a request
   std::string tls_cert_file;     // both or neither: TLS on the gRPC port
   std::string tls_key_file;
+  // API keys (server/api/api_keys.h): comma-separated, and a file of one key per line. Both
+  // empty: no keys, everything open.
+  std::string api_key;
+  std::string api_key_file;
   double drain_grace_seconds = 30;
   bool warmup = true;
   EngineOptions engine;

@@ -45,6 +45,16 @@ grpc::Status MswaServiceImpl::CheckModel(const std::string& model) const {
   return s.ok() ? grpc::Status::OK : InvalidArgument(std::string(s.message()));
 }
 
+grpc::Status MswaServiceImpl::CheckApiKey(grpc::CallbackServerContext* ctx) const {
+  if (!options_.api_keys.enabled()) return grpc::Status::OK;
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("authorization");
+  const absl::string_view value =
+      it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  const absl::Status s = options_.api_keys.Check(value);
+  return s.ok() ? grpc::Status::OK : grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
+}
+
 void MswaServiceImpl::LogRequest(const char* rpc, int64_t id, const grpc::Status& status,
                                  double seconds, const RequestTags& tags,
                                  const nlohmann::ordered_json& details) {
@@ -62,9 +72,9 @@ void MswaServiceImpl::LogRequest(const char* rpc, int64_t id, const grpc::Status
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* MswaServiceImpl::Generate(
     grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request) {
-  if (!ready()) {
+  if (grpc::Status auth = CheckApiKey(ctx); !ready() || !auth.ok()) {
     auto* r = new RejectingReactor<grpc::ServerWriteReactor<v1::GenerateResponse>>();
-    r->Finish(LoadingStatus());
+    r->Finish(auth.ok() ? LoadingStatus() : auth);
     return r;
   }
   return NewGenerateReactor(this, *request);
@@ -73,9 +83,9 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* MswaServiceImpl::Generate(
 grpc::ServerUnaryReactor* MswaServiceImpl::Score(grpc::CallbackServerContext* ctx,
                                                  const v1::ScoreRequest* request,
                                                  v1::ScoreResponse* response) {
-  if (!ready()) {
+  if (grpc::Status auth = CheckApiKey(ctx); !ready() || !auth.ok()) {
     grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-    r->Finish(LoadingStatus());
+    r->Finish(auth.ok() ? LoadingStatus() : auth);
     return r;
   }
   return NewScoreReactor(this, *request, response);
@@ -83,10 +93,10 @@ grpc::ServerUnaryReactor* MswaServiceImpl::Score(grpc::CallbackServerContext* ct
 
 grpc::ServerBidiReactor<v1::ScoreStreamRequest, v1::ScoreStreamResponse>*
 MswaServiceImpl::ScoreStream(grpc::CallbackServerContext* ctx) {
-  if (!ready()) {
+  if (grpc::Status auth = CheckApiKey(ctx); !ready() || !auth.ok()) {
     auto* r = new RejectingReactor<
         grpc::ServerBidiReactor<v1::ScoreStreamRequest, v1::ScoreStreamResponse>>();
-    r->Finish(LoadingStatus());
+    r->Finish(auth.ok() ? LoadingStatus() : auth);
     return r;
   }
   return NewScoreStreamReactor(this, ctx);
@@ -96,6 +106,10 @@ grpc::ServerUnaryReactor* MswaServiceImpl::Tokenize(grpc::CallbackServerContext*
                                                     const v1::TokenizeRequest* request,
                                                     v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status auth = CheckApiKey(ctx); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
   if (!ready() || draining()) {
     reactor->Finish(ready() ? DrainingStatus() : LoadingStatus());
     return reactor;
@@ -108,6 +122,10 @@ grpc::ServerUnaryReactor* MswaServiceImpl::GetModelInfo(grpc::CallbackServerCont
                                                         const v1::GetModelInfoRequest* request,
                                                         v1::GetModelInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status auth = CheckApiKey(ctx); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
   if (!ready()) {
     reactor->Finish(LoadingStatus());
     return reactor;

@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "mswa/v1/mswa.grpc.pb.h"
+#include "server/api/api_keys.h"
 #include "server/api/limits.h"
 #include "server/engine.h"
 #include "server/metrics.h"
@@ -22,6 +23,9 @@ class StreamWatchdog;
 struct ServiceOptions {
   std::string model_name;  // reported by GetModelInfo; requests may name it
   RequestLimits limits;
+  // When enabled, every MswaService RPC needs the "authorization" metadata "Bearer KEY";
+  // grpc.health.v1 and reflection are other services and stay open.
+  ApiKeys api_keys;
 };
 
 // What a request's log line says about its client, as the client sent it (cut to
@@ -77,6 +81,11 @@ class MswaServiceImpl final : public mswa::v1::MswaService::CallbackService {
   // Checks `model` against the served name; "" is accepted. The message quotes at most
   // kMaxLoggedStringBytes of it.
   grpc::Status CheckModel(const std::string& model) const;
+  // UNAUTHENTICATED unless the call carries an accepted key (OK when keys are off). Called once
+  // at the entry of every RPC, before a reactor exists: gRPC 1.51's AuthMetadataProcessor cannot
+  // be set on insecure credentials (it asserts) and a server interceptor cannot end a call with
+  // a status, so this is the one place for it.
+  grpc::Status CheckApiKey(grpc::CallbackServerContext* ctx) const;
 
  private:
   Engine* engine_ = nullptr;

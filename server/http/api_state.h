@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/api/api_keys.h"
 #include "server/api/chat_prompt.h"
 #include "server/api/limits.h"
 #include "server/engine.h"
@@ -26,6 +27,7 @@ namespace mswa {
 struct HttpApiOptions {
   std::string model_name;  // what /v1/models lists and requests may name
   RequestLimits limits;
+  ApiKeys api_keys;  // when enabled, every endpoint but /health needs "Authorization: Bearer KEY"
   int threads = 32;  // connections served at once (a streaming request holds one throughout)
   // One read or write of a socket, and receiving a whole request. A client that reads its
   // stream slower than this is disconnected and its request cancelled.

@@ -28,8 +28,21 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const std::string& addre
   http.max_body_bytes = MaxBodyBytes(options.limits);
   api->state_ = std::make_unique<ApiState>(std::move(options));
   ApiState* state = api->state_.get();
+  // The one place API keys are checked on HTTP: every route but /health (probes need no key).
   auto route = [state](void (*handler)(ApiState&, const httplib::Request&, httplib::Response&)) {
     return [state, handler](const httplib::Request& req, httplib::Response& res) {
+      const ApiKeys& keys = state->options().api_keys;
+      if (keys.enabled() && handler != HandleHealth) {
+        const absl::Status auth = keys.Check(req.get_header_value("Authorization"));
+        if (!auth.ok()) {
+          RequestLog log(*state, req.path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : req.path);
+          log.set_status(auth);
+          res.status = 401;
+          res.set_header("WWW-Authenticate", "Bearer");
+          res.set_content(DumpJson(OpenAiError(auth)), "application/json");
+          return;
+        }
+      }
       handler(*state, req, res);
     };
   };

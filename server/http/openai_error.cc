@@ -58,6 +58,7 @@ nlohmann::ordered_json OpenAiError(const absl::Status& status) {
   const std::string param = ParamOf(message);
   std::string code = absl::AsciiStrToLower(StatusCodeName(status.code()));
   if (http == 404 && param == "model") code = "model_not_found";
+  if (http == 401) code = "invalid_api_key";
   nlohmann::ordered_json error = nlohmann::ordered_json::object();
   error["message"] = message;
   error["type"] = type;

@@ -5,13 +5,18 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "client/bench.h"
+#include "client/client.h"
+#include "model/format/weights.h"
 #include "tests/http/http_client.h"
+#include "tests/model/test_models.h"
 #include "tests/server/server_process.h"
 
 namespace mswa {
@@ -82,6 +87,13 @@ std::vector<v1::GenerateResponse> GrpcGenerate(ServerProcess& s, const v1::Gener
   while (reader->Read(&msg)) out.push_back(msg);
   *status = reader->Finish();
   return out;
+}
+
+v1::GenerateRequest GreedyGrpc(const std::string& prompt) {
+  v1::GenerateRequest r;
+  r.set_prompt(prompt);
+  r.mutable_stopping()->set_max_tokens(2);
+  return r;
 }
 
 double SumSeries(const std::string& exposition, const std::string& prefix) {
@@ -430,6 +442,37 @@ TEST_F(HttpApiTest, SameErrorTextAsGrpc) {
   EXPECT_EQ(chat.body["error"]["message"], status.error_message());
 }
 
+TEST_F(HttpApiTest, BenchRunsOverHttpAsOverGrpc) {
+  client::BenchOptions options;
+  options.concurrency = 2;
+  options.num_requests = 4;
+  options.prompt_len = 16;
+  options.output_len = 8;
+  options.temperature = 0;
+  auto http = client::RunHttpBench("127.0.0.1:" + std::to_string(port()), "", options);
+  ASSERT_TRUE(http.ok()) << http.status();
+  EXPECT_EQ(http->completed, 4);
+  EXPECT_EQ(http->failed, 0);
+  EXPECT_EQ(http->total_output_tokens, 32);
+  EXPECT_EQ(http->ttft.count, 4);
+  client::ClientOptions grpc_options;
+  grpc_options.target = server_->address();
+  auto grpc_client = client::MswaClient::Create(grpc_options);
+  ASSERT_TRUE(grpc_client.ok());
+  auto grpc = client::RunBench(**grpc_client, options);
+  ASSERT_TRUE(grpc.ok());
+  EXPECT_EQ(grpc->total_output_tokens, http->total_output_tokens);
+  EXPECT_EQ(grpc->total_input_tokens, http->total_input_tokens);
+  // One message per engine step either way: the same number of inter-token samples.
+  EXPECT_EQ(grpc->itl.count, http->itl.count);
+  // Refusals are counted by what the HTTP status stands for.
+  options.output_len = 1000000;  // over --max_new_tokens
+  auto refused = client::RunHttpBench("127.0.0.1:" + std::to_string(port()), "", options);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->failed, 4);
+  EXPECT_EQ(refused->errors.count("INVALID_ARGUMENT"), 1u);
+}
+
 TEST_F(HttpApiTest, ClientDisconnectMidStreamCancelsAndFreesKv) {
   json body = Greedy("Hang up on me", 100000);
   body["stream"] = true;
@@ -451,6 +494,101 @@ TEST_F(HttpApiTest, ClientDisconnectMidStreamCancelsAndFreesKv) {
   EXPECT_EQ(used, 0);
   EXPECT_EQ(cancelled, 1);
   EXPECT_NE(server_->Log().find(R"("api":"http","rpc":"/v1/completions")"), std::string::npos);
+}
+
+TEST(HttpApiLifecycle, ChatUsesTheModelsTemplate) {
+  // A model directory with a chat template (and its BOS string) in tokenizer_config.json.
+  const std::string dir = TempPath("templated_model");
+  ModelConfig config = mswa::testing::TinyConfig({{4, 4, 8, 8}, {8, 8, 16, 16}});
+  ASSERT_TRUE(WriteModelDirectory(dir, config, RandomModelWeights(config, 5), DType::kF32).ok());
+  const json tokenizer_config = {
+      {"bos_token", "<s>"},
+      {"eos_token", {{"content", "</s>"}}},
+      {"chat_template",
+       "{% if messages[-1]['role'] == 'assistant' %}{{ raise_exception('the last message must "
+       "not be the assistant') }}{% endif %}{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] "
+       "{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}"}};
+  std::ofstream(dir + "/tokenizer_config.json") << tokenizer_config.dump();
+  ServerProcess server(kServer, {"--model_dir=" + dir}, TempPath("templated.log"));
+  const int port = server.http_port();
+
+  const json messages = json::array({{{"role", "system"}, {"content", "Be brief."}},
+                                     {{"role", "user"}, {"content", "Hi"}}});
+  const HttpResult chat = HttpPost(port, "/v1/chat/completions",
+                                   {{"messages", messages}, {"max_tokens", 10}, {"temperature", 0},
+                                    {"ignore_eos", true}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  // The template's text, tokenized without adding BOS (the template wrote its own).
+  json same = Greedy("<s>[system] Be brief.\n[user] Hi\n[assistant] ", 10);
+  same.erase("model");
+  same["add_special_tokens"] = false;
+  const HttpResult completion = HttpPost(port, "/v1/completions", same);
+  ASSERT_EQ(completion.status, 200) << completion.raw;
+  EXPECT_EQ(chat.body["choices"][0]["message"]["content"], completion.body["choices"][0]["text"]);
+  EXPECT_EQ(chat.body["usage"]["prompt_tokens"], completion.body["usage"]["prompt_tokens"]);
+
+  // What the template refuses is a 400 with its own words.
+  json refused_messages = messages;
+  refused_messages.push_back({{"role", "assistant"}, {"content", "Hello"}});
+  const HttpResult refused = HttpPost(port, "/v1/chat/completions", {{"messages", refused_messages}});
+  EXPECT_EQ(refused.status, 400) << refused.raw;
+  EXPECT_NE(refused.body["error"]["message"].get<std::string>().find(
+                "the last message must not be the assistant"),
+            std::string::npos)
+      << refused.raw;
+  EXPECT_EQ(refused.body["error"]["param"], "messages");
+}
+
+TEST(HttpApiLifecycle, ApiKeysGuardBothProtocolsButNotHealth) {
+  const std::string keys = TempPath("keys.txt");
+  std::ofstream(keys) << "# one key per line\nkey-one\n\nkey-two\n";
+  ServerProcess server(kServer, {"--model_dir=" + ModelDir(), "--api_key_file=" + keys},
+                       TempPath("keys.log"));
+  const int port = server.http_port();
+  // HTTP: 401 without a key or with a wrong one, 200 with either key; /health stays open.
+  const HttpResult none = HttpCall(port, "GET", "/v1/models");
+  EXPECT_EQ(none.status, 401) << none.raw;
+  EXPECT_EQ(none.body["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(none.body["error"]["type"], "authentication_error");
+  EXPECT_EQ(HttpCall(port, "GET", "/v1/models", "", {{"Authorization", "Bearer key-three"}}).status, 401);
+  EXPECT_EQ(HttpCall(port, "GET", "/v1/models", "", {{"Authorization", "key-one"}}).status, 401);
+  EXPECT_EQ(HttpCall(port, "GET", "/v1/models", "", {{"Authorization", "Bearer key-one"}}).status, 200);
+  const HttpResult completion =
+      HttpCall(port, "POST", "/v1/completions", Greedy("x", 2).dump(), {{"Authorization", "bearer key-two"}});
+  EXPECT_EQ(completion.status, 200) << completion.raw;
+  EXPECT_EQ(HttpPost(port, "/v1/completions", Greedy("x", 2)).status, 401);
+  EXPECT_EQ(HttpCall(port, "GET", "/health").status, 200);
+
+  // gRPC: UNAUTHENTICATED without the metadata, served with it; health stays open (the
+  // ServerProcess waited on it).
+  EXPECT_EQ(server.Health(), grpc::health::v1::HealthCheckResponse::SERVING);
+  {
+    grpc::ClientContext ctx;
+    v1::GetModelInfoResponse info;
+    EXPECT_EQ(server.stub().GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer key-two");
+    v1::GetModelInfoResponse info;
+    EXPECT_TRUE(server.stub().GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  }
+  grpc::Status status;
+  GrpcGenerate(server, GreedyGrpc("x"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+
+  // mswa-client sends $MSWA_API_KEY (or --api_key).
+  const std::string client = std::string(MSWA_BINARY_DIR) + "/client/mswa-client";
+  const std::string target = " --target=" + server.address() + " info > /dev/null 2>&1";
+  EXPECT_EQ(std::system(("MSWA_API_KEY=key-one " + client + target).c_str()), 0);
+  EXPECT_EQ(std::system((client + " --api_key=key-two" + target).c_str()), 0);
+  EXPECT_NE(std::system(("env -u MSWA_API_KEY " + client + target).c_str()), 0);
+  // The keys never reach the log.
+  const std::string log = server.Log();
+  EXPECT_EQ(log.find("key-one"), std::string::npos);
+  EXPECT_EQ(log.find("key-two"), std::string::npos);
+  EXPECT_EQ(log.find("key-three"), std::string::npos);
 }
 
 TEST(HttpApiLifecycle, QueueFullIs429) {

@@ -24,11 +24,11 @@ struct HttpResult {
 };
 
 inline HttpResult HttpCall(int port, const std::string& method, const std::string& path,
-                           const std::string& body = "") {
+                           const std::string& body = "", const httplib::Headers& headers = {}) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
-  httplib::Result r = method == "GET" ? client.Get(path.c_str())
-                                      : client.Post(path.c_str(), body, "application/json");
+  httplib::Result r = method == "GET" ? client.Get(path.c_str(), headers)
+                                      : client.Post(path.c_str(), headers, body, "application/json");
   HttpResult out;
   if (!r) return out;
   out.status = r->status;
