@@ -1,23 +1,13 @@
 #include "model/runtime/kv_cache_manager.h"
 
-#include <algorithm>
-#include <cassert>
-#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/window.h"
 
 namespace mswa {
 namespace {
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Blocks in one sequence's table of a group: R_g, or every block of the longest sequence.
-int64_t RingSize(int64_t window, int64_t chunk, int64_t block_size, int64_t max_model_len) {
-  return window == 0 ? CeilDiv(max_model_len, block_size)
-                     : MaxBlocksPerSequence(window, chunk, block_size);
-}
 
 }  // namespace
 
@@ -68,7 +58,9 @@ absl::StatusOr<std::vector<int64_t>> PlanBlocksPerGroup(const KvLayout& layout, 
   __int128 per_seq = 0;
   std::vector<int64_t> bounds;
   for (const WindowGroup& group : layout.groups) {
-    bounds.push_back(RingSize(group.window, max_chunk, block_size, max_model_len));
+    // A sequence's bound is its ring: R_g, or every block of the longest sequence.
+    bounds.push_back(
+        WindowLimits::For(group.window, max_chunk, block_size, max_model_len).ring_size);
     per_seq += static_cast<__int128>(bounds.back()) * 2 * group.num_heads * block_size * head_dim *
                bytes_per_element;
   }
@@ -98,67 +90,48 @@ absl::StatusOr<KvCacheManager> KvCacheManager::Create(KvCacheConfig config) {
 
 KvCacheManager::KvCacheManager(KvCacheConfig config) : config_(std::move(config)) {
   for (size_t g = 0; g < config_.group_windows.size(); ++g) {
-    Pool pool;
-    pool.window = config_.group_windows[g];
-    pool.ring_size =
-        RingSize(pool.window, config_.max_chunk, config_.block_size, config_.max_model_len);
-    pool.total = config_.blocks_per_group[g];
-    // Highest id at the bottom so a fresh pool hands out 0, 1, 2, ... (readable tests).
-    pool.free_list.reserve(pool.total);
-    for (int64_t b = pool.total - 1; b >= 0; --b) pool.free_list.push_back(static_cast<int32_t>(b));
-    groups_.push_back(std::move(pool));
+    WindowGroupOptions options;
+    options.group = static_cast<int>(g);
+    options.window = config_.group_windows[g];
+    options.block_size = config_.block_size;
+    options.max_chunk = config_.max_chunk;
+    options.max_model_len = config_.max_model_len;
+    options.num_blocks = static_cast<int32_t>(config_.blocks_per_group[g]);
+    groups_.emplace_back(options);
   }
 }
 
-int64_t KvCacheManager::BlocksNeeded(int g, int64_t max_tokens) const {
-  const Pool& pool = groups_[g];
-  if (max_tokens < 0) return pool.window == 0 ? -1 : pool.ring_size;
-  return BlocksForLength(pool.window, max_tokens, config_.max_chunk, config_.block_size);
+void KvCacheManager::set_on_free(std::function<void(int g, int32_t block)> fn) {
+  for (WindowGroupManager& group : groups_) {
+    std::function<void(int32_t)> hook;
+    // Captures the function and the index by value, never `this`: the manager is moved around
+    // (StatusOr, the engine) and the pools move with it.
+    if (fn) hook = [fn, g = group.group()](int32_t block) { fn(g, block); };
+    group.pool().set_on_free(std::move(hook));
+  }
 }
 
 absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens) {
   if (seqs_.count(seq_id) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("sequence ", seq_id, " is already admitted"));
   }
-  // Check every group before touching any, so a refusal leaves nothing reserved.
-  std::vector<int64_t> need(groups_.size());
+  // Check every group before touching any, so a refusal leaves nothing reserved; a request that
+  // can never fit is told so even while the pools are busy.
   bool busy = false;
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    const Pool& pool = groups_[g];
-    if (pool.window == 0) {
-      if (max_tokens < 0) {
-        return absl::InvalidArgumentError(
-            "a sequence of unknown length has no KV bound: the model has full-attention "
-            "(unbounded window) heads; give max_tokens");
-      }
-      if (max_tokens > config_.max_model_len) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("sequence of up to ", max_tokens, " tokens exceeds max_model_len ",
-                         config_.max_model_len, " (the model has full-attention heads)"));
-      }
+  for (const WindowGroupManager& group : groups_) {
+    const absl::Status s = group.CheckReserve(max_tokens);
+    if (absl::IsResourceExhausted(s)) {
+      busy = true;
+    } else if (!s.ok()) {
+      return s;
     }
-    need[g] = BlocksNeeded(static_cast<int>(g), max_tokens);
-    if (need[g] > pool.total) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence of up to ", max_tokens, " tokens needs ", need[g],
-          " KV blocks in window group ", g, " (window ", pool.window,
-          ") but its pool has only ", pool.total));
-    }
-    if (need[g] > pool.total - pool.reserved) busy = true;
   }
   if (busy) {
     return absl::ResourceExhaustedError(
         absl::StrCat("KV cache busy: cannot reserve blocks for sequence ", seq_id, " now"));
   }
-  Sequence seq;
-  seq.max_tokens = max_tokens;
-  seq.groups.resize(groups_.size());
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    groups_[g].reserved += need[g];
-    seq.groups[g].reservation = need[g];
-    seq.groups[g].ring.assign(groups_[g].ring_size, -1);
-  }
-  seqs_.emplace(seq_id, std::move(seq));
+  for (WindowGroupManager& group : groups_) group.Reserve(seq_id, max_tokens);
+  seqs_.emplace(seq_id, Sequence{max_tokens, 0});
   return absl::OkStatus();
 }
 
@@ -177,62 +150,21 @@ absl::Status KvCacheManager::Append(int64_t seq_id, int64_t n) {
         absl::StrCat("sequence ", seq_id, " would reach ", new_tokens,
                      " tokens, beyond the ", seq.max_tokens, " it was admitted with"));
   }
-  const int64_t new_end = CeilDiv(new_tokens, config_.block_size);
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    const SeqGroup& sg = seq.groups[g];
-    if (new_end - sg.first_live > sg.reservation) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "sequence ", seq_id, " would hold ", new_end - sg.first_live,
-          " blocks in window group ", g, ", beyond its reservation of ", sg.reservation,
-          " (FreeOutOfWindow must run after every step)"));
-    }
+  // All groups or none: a refusal leaves every table as it was.
+  for (const WindowGroupManager& group : groups_) {
+    if (absl::Status s = group.CheckAppend(seq_id, new_tokens); !s.ok()) return s;
   }
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    Pool& pool = groups_[g];
-    SeqGroup& sg = seq.groups[g];
-    for (int64_t b = sg.end; b < new_end; ++b) {
-      // Live blocks <= reservation <= pool - others' reservations, so the list is never empty;
-      // and live blocks <= reservation <= ring_size consecutive ones, so the slot is empty.
-      assert(!pool.free_list.empty());
-      int32_t& slot = sg.ring[b % pool.ring_size];
-      assert(slot == -1);
-      slot = pool.free_list.back();
-      pool.free_list.pop_back();
-    }
-    sg.end = std::max(sg.end, new_end);
-  }
+  for (WindowGroupManager& group : groups_) group.Append(seq_id, new_tokens);
   seq.num_tokens = new_tokens;
   return absl::OkStatus();
-}
-
-void KvCacheManager::FreeBlock(int g, int32_t block) {
-  groups_[g].free_list.push_back(block);
-  if (on_free_) on_free_(g, block);
 }
 
 int64_t KvCacheManager::FreeOutOfWindow(int64_t seq_id) {
   auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return 0;
-  Sequence& seq = it->second;
-  seq.freed_at = seq.num_tokens;
   int64_t freed = 0;
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    Pool& pool = groups_[g];
-    if (pool.window == 0) continue;
-    SeqGroup& sg = seq.groups[g];
-    // Block b's last position (b+1)*B - 1 is older than `oldest` exactly when b < oldest / B.
-    // oldest <= num_tokens, so first_needed <= end: the block the next position goes to stays.
-    const int64_t oldest = OldestVisible(seq.num_tokens, pool.window);
-    const int64_t first_needed = oldest / config_.block_size;
-    for (int64_t b = sg.first_live; b < first_needed; ++b) {
-      int32_t& slot = sg.ring[b % pool.ring_size];
-      const int32_t block = slot;
-      slot = -1;
-      FreeBlock(static_cast<int>(g), block);
-      ++freed;
-      ++pool.freed_by_window;
-    }
-    sg.first_live = std::max(sg.first_live, first_needed);
+  for (WindowGroupManager& group : groups_) {
+    freed += group.FreeOutOfWindow(seq_id, it->second.num_tokens);
   }
   return freed;
 }
@@ -240,21 +172,12 @@ int64_t KvCacheManager::FreeOutOfWindow(int64_t seq_id) {
 void KvCacheManager::Release(int64_t seq_id) {
   auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return;
-  Sequence& seq = it->second;
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    Pool& pool = groups_[g];
-    SeqGroup& sg = seq.groups[g];
-    for (int64_t b = sg.first_live; b < sg.end; ++b) {
-      FreeBlock(static_cast<int>(g), sg.ring[b % pool.ring_size]);
-    }
-    pool.reserved -= sg.reservation;
-  }
+  for (WindowGroupManager& group : groups_) group.Release(seq_id);
   seqs_.erase(it);
 }
 
 const int32_t* KvCacheManager::BlockTable(int64_t seq_id, int g) const {
-  auto it = seqs_.find(seq_id);
-  return it == seqs_.end() ? nullptr : it->second.groups[g].ring.data();
+  return groups_[g].BlockTable(seq_id);
 }
 
 int64_t KvCacheManager::num_tokens(int64_t seq_id) const {
@@ -263,96 +186,29 @@ int64_t KvCacheManager::num_tokens(int64_t seq_id) const {
 }
 
 int64_t KvCacheManager::live_blocks(int64_t seq_id, int g) const {
-  auto it = seqs_.find(seq_id);
-  if (it == seqs_.end()) return -1;
-  return it->second.groups[g].end - it->second.groups[g].first_live;
+  return groups_[g].live_blocks(seq_id);
 }
 
 int64_t KvCacheManager::reservation(int64_t seq_id, int g) const {
-  auto it = seqs_.find(seq_id);
-  return it == seqs_.end() ? -1 : it->second.groups[g].reservation;
+  return groups_[g].reservation(seq_id);
 }
 
 absl::Status KvCacheManager::CheckInvariants() const {
-  const int64_t B = config_.block_size;
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    const Pool& pool = groups_[g];
-    // owners[block]: how many places (free list, ring slots) hold it; must be exactly one.
-    std::vector<int> owners(pool.total, 0);
-    auto own = [&](int32_t block, const std::string& where) -> absl::Status {
-      if (block < 0 || block >= pool.total) {
-        return absl::InternalError(
-            absl::StrCat("group ", g, ": block id ", block, " out of range in ", where));
-      }
-      if (++owners[block] > 1) {
-        return absl::InternalError(absl::StrCat("group ", g, ": block ", block,
-                                                " owned twice (second owner: ", where, ")"));
-      }
-      return absl::OkStatus();
-    };
-    const std::string free_list = "free list";
-    for (int32_t block : pool.free_list) {
-      if (absl::Status s = own(block, free_list); !s.ok()) return s;
+  for (const WindowGroupManager& group : groups_) {
+    if (absl::Status s = group.CheckInvariants(); !s.ok()) return s;
+    if (group.num_sequences() != num_sequences()) {
+      return absl::InternalError(absl::StrCat("group ", group.group(), " holds ",
+                                              group.num_sequences(), " sequences, not ",
+                                              num_sequences()));
     }
-    int64_t reserved = 0;
-    int64_t live = 0;
-    for (const auto& [id, seq] : seqs_) {
-      const SeqGroup& sg = seq.groups[g];
-      const std::string where = absl::StrCat("sequence ", id);
-      reserved += sg.reservation;
-      const int64_t n = sg.end - sg.first_live;
-      live += n;
-      if (static_cast<int64_t>(sg.ring.size()) != pool.ring_size) {
-        return absl::InternalError(absl::StrCat(where, ", group ", g, ": ring has ",
-                                                sg.ring.size(), " entries, not ", pool.ring_size));
-      }
-      if (sg.end != CeilDiv(seq.num_tokens, B) || sg.first_live < 0 || n < 0 ||
-          n > sg.reservation || sg.reservation > pool.ring_size) {
+    for (const auto& entry : seqs_) {
+      const int64_t want = CeilDiv(entry.second.num_tokens, config_.block_size);
+      if (group.end_block(entry.first) != want) {
         return absl::InternalError(absl::StrCat(
-            where, ", group ", g, ": live blocks [", sg.first_live, ", ", sg.end, ") for ",
-            seq.num_tokens, " tokens, reservation ", sg.reservation, ", ring ", pool.ring_size));
+            "sequence ", entry.first, ", group ", group.group(), ": blocks allocated up to ",
+            group.end_block(entry.first), " for ", entry.second.num_tokens, " tokens (want ",
+            want, ")"));
       }
-      // Every live logical block in its own slot; every other slot empty.
-      int64_t filled = 0;
-      for (int32_t entry : sg.ring) {
-        if (entry == -1) continue;
-        ++filled;
-        if (absl::Status s = own(entry, where); !s.ok()) return s;
-      }
-      for (int64_t b = sg.first_live; b < sg.end; ++b) {
-        if (sg.ring[b % pool.ring_size] == -1) {
-          return absl::InternalError(
-              absl::StrCat(where, ", group ", g, ": live logical block ", b, " has no block"));
-        }
-      }
-      if (filled != n) {
-        return absl::InternalError(absl::StrCat(where, ", group ", g, ": ", filled,
-                                                " ring entries for ", n, " live blocks"));
-      }
-      // Position p is still needed when some query at or after freed_at sees it; the query at
-      // max(p, freed_at) is the most permissive. Needed-ness only grows with b, so checking the
-      // first live block and the one before it decides "live == needed" for all of them.
-      auto needed = [&](int64_t b) {
-        for (int64_t p = b * B; p < (b + 1) * B; ++p) {
-          if (InWindow(std::max(p, seq.freed_at), p, pool.window)) return true;
-        }
-        return false;
-      };
-      if ((n > 0 && !needed(sg.first_live)) || (sg.first_live > 0 && needed(sg.first_live - 1))) {
-        return absl::InternalError(absl::StrCat(
-            where, ", group ", g, " (window ", pool.window, "): live blocks start at ",
-            sg.first_live, " but the last free was at position ", seq.freed_at));
-      }
-    }
-    for (int64_t b = 0; b < pool.total; ++b) {
-      if (owners[b] != 1) {
-        return absl::InternalError(absl::StrCat("group ", g, ": block ", b, " leaked"));
-      }
-    }
-    if (reserved != pool.reserved || pool.reserved > pool.total || live != used_blocks(g)) {
-      return absl::InternalError(absl::StrCat(
-          "group ", g, ": reservations sum to ", reserved, " (recorded ", pool.reserved,
-          ", pool ", pool.total, "), live blocks ", live, ", used ", used_blocks(g)));
     }
   }
   return absl::OkStatus();

@@ -2,14 +2,16 @@
 // which sequence. Pure integers (block ids), no tensors: the engine owns the storage and the
 // kernels read the block tables this class maintains (kernels/paged_attention.h).
 //
-// Per window group g (model/runtime/kv_layout.h; window W_g, 0 = unbounded) there is one pool of block
-// ids 0 .. total_blocks(g) - 1, each block holding `block_size` (B) consecutive positions. A
+// Per window group g (model/runtime/kv_layout.h; window W_g, 0 = unbounded) there is one pool of
+// block ids 0 .. total_blocks(g) - 1, each block holding `block_size` (B) consecutive positions. A
 // sequence has, per group, a RING block table of ring_size(g) int32 entries (-1 = no block):
 // logical block b (positions [b*B, (b+1)*B)) lives in slot b % ring_size(g).
 //   finite W_g:    ring_size = R_g = MaxBlocksPerSequence(W_g, C, B); at most R_g consecutive
 //                  logical blocks are alive at once, so their slots never collide.
 //   unbounded W_g: ring_size = ceil(max_model_len / B); b < ring_size always, so the ring is a
 //                  plain table.
+// (WindowLimits::For in model/runtime/kv/window_group_manager.h is the one place in the code
+// that states these two cases.)
 // Per-sequence memory is therefore bounded even for a 10^7-token scoring stream.
 //
 // Worked example: B = 2, W = 4, C = 2, so R = ceil((4 - 1 + 2) / 2) + 1 = 4 slots.
@@ -33,6 +35,15 @@
 //   FreeOutOfWindow(id)      return blocks no future query can see
 //   Release(id)              finish / abort: return everything, once
 //
+// Structure (vLLM v1's, one pool per window group instead of one shared pool):
+//   KvCacheManager       coordinator: sequence lengths, all-or-nothing admission and appends
+//                        across groups, fan-out of FreeOutOfWindow / Release
+//   WindowGroupManager   one group: ring tables, reservations, which blocks the window needs
+//                        (model/runtime/kv/window_group_manager.h)
+//   BlockPool            one group's block ids: free list, ref counts, content hashes and the
+//                        LRU of cached blocks a prefix cache will use
+//                        (model/runtime/kv/block_pool.h)
+//
 // Thread safety: none. Owned and used by the engine thread only.
 #pragma once
 
@@ -43,6 +54,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/runtime/kv/window_group_manager.h"
 #include "model/runtime/kv_layout.h"
 
 namespace mswa {
@@ -82,14 +94,18 @@ class KvCacheManager {
 
   int num_groups() const { return static_cast<int>(groups_.size()); }
   int64_t block_size() const { return config_.block_size; }
-  int64_t window(int g) const { return config_.group_windows[g]; }
+  int64_t window(int g) const { return groups_[g].window(); }
   // Entries of one sequence's block table in group g (R_g, or ceil(max_model_len / B)).
-  int64_t ring_size(int g) const { return groups_[g].ring_size; }
+  int64_t ring_size(int g) const { return groups_[g].ring_size(); }
+  // Group g's own manager (its pool, limits and NeededBlocks), read-only.
+  const WindowGroupManager& group(int g) const { return groups_[g]; }
 
   // Peak blocks a sequence of at most `max_tokens` tokens holds at once in group g:
   // BlocksForLength(W_g, max_tokens, C, B). max_tokens < 0 means "length unknown": R_g for a
   // finite window; for an unbounded one there is no bound and this returns -1.
-  int64_t BlocksNeeded(int g, int64_t max_tokens) const;
+  int64_t BlocksNeeded(int g, int64_t max_tokens) const {
+    return groups_[g].BlocksNeeded(max_tokens);
+  }
 
   // Exact, all-or-nothing admission: reserves BlocksNeeded(g, max_tokens) blocks in every group.
   // A reservation caps the blocks the sequence holds AT ONCE (blocks the window frees are reused
@@ -115,8 +131,9 @@ class KvCacheManager {
   // Call once the appended positions' attention has run in every layer. Frees, in every finite
   // group, each block whose positions are all invisible to the next query (position
   // num_tokens) and so to every later one: block b goes when (b+1)*B - 1 < OldestVisible(
-  // num_tokens, W_g). The partially written last block always stays (its last position is
-  // still to come). Returns the number of blocks freed (0 for an unknown seq_id).
+  // num_tokens, W_g), i.e. b < group(g).NeededBlocks(num_tokens).begin. The partially written
+  // last block always stays (its last position is still to come). Returns the number of
+  // blocks freed (0 for an unknown seq_id).
   int64_t FreeOutOfWindow(int64_t seq_id);
 
   // Returns every block and the reservation (finish, abort). Unknown seq_id: no-op.
@@ -132,57 +149,40 @@ class KvCacheManager {
   // Its reservation in group g; -1 for an unknown seq_id.
   int64_t reservation(int64_t seq_id, int g) const;
 
-  // Accounting per group.
-  int64_t total_blocks(int g) const { return groups_[g].total; }
-  int64_t used_blocks(int g) const {
-    return groups_[g].total - static_cast<int64_t>(groups_[g].free_list.size());
-  }
-  int64_t reserved_blocks(int g) const { return groups_[g].reserved; }
+  // Accounting per group. Used = referenced by some block table.
+  int64_t total_blocks(int g) const { return groups_[g].pool().num_blocks(); }
+  int64_t used_blocks(int g) const { return groups_[g].pool().num_used(); }
+  int64_t reserved_blocks(int g) const { return groups_[g].reserved_blocks(); }
   // Monotonic: blocks FreeOutOfWindow has returned (Release does not count), for a metric.
-  int64_t blocks_freed_by_window(int g) const { return groups_[g].freed_by_window; }
+  int64_t blocks_freed_by_window(int g) const { return groups_[g].blocks_freed_by_window(); }
   int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
 
-  // Called for every block returned to a pool, by FreeOutOfWindow and Release (tests poison the
-  // block's storage with NaN to prove no kernel reads it again).
-  void set_on_free(std::function<void(int g, int32_t block)> fn) { on_free_ = std::move(fn); }
+  // Called for every block returned to a pool's free list: by FreeOutOfWindow and Release (and,
+  // once blocks carry content hashes, when a cached block is evicted; not when one is merely
+  // cached). Tests poison the block's storage with NaN to prove no kernel reads it again.
+  // Replaces any earlier hook.
+  void set_on_free(std::function<void(int g, int32_t block)> fn);
 
-  // Full consistency check, O(pools + sequences * ring sizes), for tests: every block is either
-  // free or in exactly one ring slot; each ring entry sits in the slot of its logical block; per
-  // sequence live blocks <= reservation <= ring_size; sum of reservations <= pool; and the live
-  // blocks are exactly the allocated logical blocks holding a position some query at or after
-  // the last FreeOutOfWindow's position can still see. Internal describing the first violation.
+  // Full consistency check, O(pools + sequences * ring sizes), for tests: every group's
+  // WindowGroupManager::CheckInvariants (every block free or held by exactly as many ring
+  // entries as its ref count; each ring entry in the slot of its logical block; per sequence
+  // live blocks <= reservation <= ring_size; sum of reservations <= pool; live blocks exactly
+  // those some query at or after the last FreeOutOfWindow's position can still see), and every
+  // group holds exactly the live sequences, each with ceil(num_tokens / B) blocks allocated.
+  // Internal describing the first violation.
   absl::Status CheckInvariants() const;
 
  private:
-  struct Pool {
-    int64_t window = 0;
-    int64_t ring_size = 0;
-    int64_t total = 0;
-    int64_t reserved = 0;
-    int64_t freed_by_window = 0;
-    std::vector<int32_t> free_list;  // LIFO
-  };
-  // One sequence's state in one group. Live logical blocks are exactly [first_live, end).
-  struct SeqGroup {
-    std::vector<int32_t> ring;  // ring_size entries, -1 = no block
-    int64_t reservation = 0;
-    int64_t first_live = 0;
-    int64_t end = 0;  // ceil(num_tokens / B): one past the last allocated logical block
-  };
   struct Sequence {
     int64_t max_tokens = -1;  // < 0: unknown
     int64_t num_tokens = 0;
-    int64_t freed_at = 0;  // num_tokens at the last FreeOutOfWindow
-    std::vector<SeqGroup> groups;
   };
 
   explicit KvCacheManager(KvCacheConfig config);
-  void FreeBlock(int g, int32_t block);
 
   KvCacheConfig config_;
-  std::vector<Pool> groups_;
+  std::vector<WindowGroupManager> groups_;
   std::unordered_map<int64_t, Sequence> seqs_;
-  std::function<void(int, int32_t)> on_free_;
 };
 
 }  // namespace mswa
