@@ -42,6 +42,7 @@ RequestRecord RunHttpCompletion(const std::string& host, int port, const std::st
 
   httplib::Client client(host, port);
   client.set_read_timeout(600, 0);
+  client.set_tcp_nodelay(true);
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/completions";

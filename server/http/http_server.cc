@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -146,6 +147,10 @@ class HttpServer::Server final : public httplib::Server {
       if (!refuse) open_.insert(sock);
     }
     if (!refuse) {
+      // Streams write one small chunk per token: without TCP_NODELAY, Nagle's algorithm holds
+      // each one until the previous is acknowledged (up to the client's delayed-ACK time).
+      const int one = 1;
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       const absl::Time now = absl::Now();
       DeadlineStream stream(sock, options_.io_timeout, now + options_.read_deadline,
                             now + options_.write_deadline);

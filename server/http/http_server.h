@@ -10,7 +10,7 @@
 //     its own deadline (write_deadline; infinite for the API, whose streams last as long as the
 //     generation, each write still bounded by io_timeout);
 //   - one request per connection (Connection: close), so a pool thread is never parked on an
-//     idle keep-alive connection;
+//     idle keep-alive connection; TCP_NODELAY, so streamed chunks leave at once;
 //   - the destructor shuts every open connection down and returns without waiting on clients.
 //
 // A handler runs on the pool thread that serves its connection; ClientGone() tells it (and a
