@@ -31,6 +31,7 @@
 #include "model/runtime/paged_model.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/format/weights.h"
+#include "server/engine/engine_info.h"
 #include "server/engine/scheduler.h"
 #include "server/request.h"
 
@@ -135,6 +136,9 @@ class Engine {
   bool Step();
 
   EngineStats stats() const;  // thread-safe
+  // The served model, KV layout, memory bounds and limits as plain values (engine_info.cc);
+  // thread-safe.
+  EngineInfo Info() const;
   const ModelConfig& config() const { return model_->config(); }
   int64_t num_parameters() const { return num_parameters_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

@@ -1,6 +1,5 @@
 #include "server/grpc/unary_handlers.h"
 
-#include "model/runtime/kv_layout.h"
 #include "server/api/generate_request.h"
 #include "server/status_util.h"
 
@@ -24,66 +23,52 @@ grpc::Status HandleTokenize(const Engine& engine, const RequestLimits& limits,
 
 void HandleGetModelInfo(const Engine& engine, const std::string& model_name,
                         const RequestLimits& limits, v1::GetModelInfoResponse* response) {
-  const ModelConfig& c = engine.config();
-  const EngineOptions& o = engine.options();
+  const EngineInfo info = engine.Info();
   response->set_model_name(model_name);
-  response->set_model_type(c.model_type);
-  response->set_vocab_size(c.vocab_size);
-  response->set_hidden_size(c.hidden_size);
-  response->set_intermediate_size(c.intermediate_size);
-  response->set_num_layers(c.num_hidden_layers);
-  response->set_num_attention_heads(c.num_attention_heads);
-  response->set_num_key_value_heads(c.num_key_value_heads);
-  response->set_head_dim(c.head_dim);
-  response->set_num_parameters(engine.num_parameters());
-  response->set_tokenizer(engine.tokenizer().kind());
-  response->set_bos_token_id(static_cast<int32_t>(c.bos_token_id));
-  response->set_eos_token_id(static_cast<int32_t>(c.first_eos()));
-  for (int64_t id : c.eos_token_ids) response->add_eos_token_ids(static_cast<int32_t>(id));
-  for (const auto& layer : c.attention_windows) {
+  response->set_model_type(info.model_type);
+  response->set_vocab_size(info.vocab_size);
+  response->set_hidden_size(info.hidden_size);
+  response->set_intermediate_size(info.intermediate_size);
+  response->set_num_layers(info.num_layers);
+  response->set_num_attention_heads(info.num_attention_heads);
+  response->set_num_key_value_heads(info.num_key_value_heads);
+  response->set_head_dim(info.head_dim);
+  response->set_num_parameters(info.num_parameters);
+  response->set_tokenizer(info.tokenizer);
+  response->set_bos_token_id(static_cast<int32_t>(info.bos_token_id));
+  response->set_eos_token_id(info.eos_token_ids.empty() ? -1 : static_cast<int32_t>(info.eos_token_ids[0]));
+  for (int64_t id : info.eos_token_ids) response->add_eos_token_ids(static_cast<int32_t>(id));
+  for (const auto& layer : info.attention_windows) {
     auto* lw = response->add_attention_windows();
     for (int64_t w : layer) lw->add_windows(w);
   }
-  if (c.windows_overridden()) {
-    for (const auto& layer : c.native_windows) {
-      auto* lw = response->add_native_windows();
-      for (int64_t w : layer) lw->add_windows(w);
-    }
+  for (const auto& layer : info.native_windows) {
+    auto* lw = response->add_native_windows();
+    for (int64_t w : layer) lw->add_windows(w);
   }
-  response->set_kv_block_size(o.block_size);
-  response->set_kv_dtype(KvDTypeName(engine.kv_dtype()));
-  const KvLayout layout = BuildKvLayout(c);
-  const EngineStats stats = engine.stats();
-  int64_t bound = 0;
-  for (size_t g = 0; g < layout.groups.size(); ++g) {
+  response->set_kv_block_size(info.kv_block_size);
+  response->set_kv_dtype(info.kv_dtype);
+  for (const EngineInfo::WindowGroup& g : info.window_groups) {
     auto* gi = response->add_window_groups();
-    gi->set_window(layout.groups[g].window);
-    gi->set_kv_heads(layout.groups[g].num_heads);
-    const int64_t r = layout.groups[g].window == 0
-                          ? 0
-                          : MaxBlocksPerSequence(layout.groups[g].window, o.max_tokens_per_step, o.block_size);
-    gi->set_max_blocks_per_sequence(r);
-    if (g < stats.groups.size()) gi->set_total_blocks(stats.groups[g].total_blocks);
-    bound += 2 * r * layout.groups[g].num_heads * o.block_size * c.head_dim * KvDTypeBytes(engine.kv_dtype());
+    gi->set_window(g.window);
+    gi->set_kv_heads(g.kv_heads);
+    gi->set_max_blocks_per_sequence(g.max_blocks_per_sequence);
+    gi->set_total_blocks(g.total_blocks);
   }
-  response->set_kv_bytes_per_sequence_bound(c.all_windows_finite() ? bound : 0);
-  const KvMemoryOptions kv{o.block_size, o.max_tokens_per_step, KvDTypeBytes(engine.kv_dtype())};
-  for (int64_t tokens : {4096, 32768, 131072}) {
-    auto* at = response->add_kv_bytes_at_length();
-    at->set_tokens(tokens);
-    at->set_bytes(KvBytesPerSequence(layout, c.head_dim, kv, tokens));
-    at->set_full_attention_bytes(FullAttentionKvBytes(c, kv.bytes_per_element, tokens));
+  response->set_kv_bytes_per_sequence_bound(info.kv_bytes_per_sequence_bound);
+  for (const EngineInfo::KvAtLength& at : info.kv_bytes_at_length) {
+    auto* a = response->add_kv_bytes_at_length();
+    a->set_tokens(at.tokens);
+    a->set_bytes(at.bytes);
+    a->set_full_attention_bytes(at.full_attention_bytes);
   }
-  response->set_kv_cache_bytes(o.kv_cache_bytes);
-  response->set_max_tokens_limit(o.max_new_tokens);
-  response->set_max_waiting_requests(o.max_waiting);
-  response->set_max_tokens_per_step(static_cast<int32_t>(o.max_tokens_per_step));
-  response->set_max_sequence_length(c.all_windows_finite() ? 0 : o.max_model_len);
-  response->set_device(o.device == ModelDevice::kCuda ? "cuda" : "cpu");
-  response->set_dtype(engine.dtype() == at::kChar       ? "int8"
-                      : engine.dtype() == at::kBFloat16 ? "bfloat16"
-                      : engine.dtype() == at::kHalf   ? "float16"
-                                                      : "float32");
+  response->set_kv_cache_bytes(info.kv_cache_bytes);
+  response->set_max_tokens_limit(info.max_new_tokens);
+  response->set_max_waiting_requests(info.max_waiting);
+  response->set_max_tokens_per_step(static_cast<int32_t>(info.max_tokens_per_step));
+  response->set_max_sequence_length(info.max_sequence_length);
+  response->set_device(info.device);
+  response->set_dtype(info.dtype);
   response->set_max_prompt_bytes(limits.max_prompt_bytes);
   response->set_max_prompt_tokens(limits.max_prompt_tokens);
   response->set_max_score_bytes(limits.max_score_bytes);

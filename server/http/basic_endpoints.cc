@@ -23,11 +23,11 @@ nlohmann::ordered_json ModelObject(const ApiState& state) {
                               {"created", absl::ToUnixSeconds(state.started())},
                               {"owned_by", "mswa-serve"}};
   if (state.ready()) {
-    const Engine& engine = state.engine();
+    const EngineInfo info = state.engine().Info();
     // Every window finite: no length limit (null); otherwise --max_model_len.
-    m["max_model_len"] = engine.config().all_windows_finite()
+    m["max_model_len"] = info.max_sequence_length == 0
                              ? nlohmann::ordered_json()
-                             : nlohmann::ordered_json(engine.options().max_model_len);
+                             : nlohmann::ordered_json(info.max_sequence_length);
   }
   return m;
 }

@@ -183,6 +183,37 @@ TEST(Engine, HalfPrecisionKvCacheHoldsTwiceTheBlocksAndScoresAlike) {
   }
 }
 
+TEST(Engine, InfoReportsTheWindowGroupsAndTheirMemoryBound) {
+  // Two window groups (4 and 8) over two layers of four heads with two KV heads each.
+  const ModelConfig c = TinyConfig({{4, 4, 8, 8}, {4, 4, 8, 8}});
+  const EngineOptions o = SmallOptions();
+  auto engine = MakeEngine(c, 40, o);
+  ASSERT_NE(engine, nullptr);
+  const EngineInfo info = engine->Info();
+  EXPECT_EQ(info.model_type, c.model_type);
+  EXPECT_EQ(info.num_layers, 2);
+  EXPECT_EQ(info.attention_windows, c.attention_windows);
+  EXPECT_TRUE(info.native_windows.empty());  // not overridden
+  EXPECT_EQ(info.dtype, "float32");
+  EXPECT_EQ(info.kv_dtype, "float32");
+  EXPECT_EQ(info.device, "cpu");
+  EXPECT_EQ(info.max_sequence_length, 0);  // every window finite: no length limit
+  ASSERT_EQ(info.window_groups.size(), 2u);
+  int64_t bound = 0;
+  for (const EngineInfo::WindowGroup& g : info.window_groups) {
+    EXPECT_EQ(g.max_blocks_per_sequence,
+              MaxBlocksPerSequence(g.window, o.max_tokens_per_step, o.block_size));
+    EXPECT_GT(g.total_blocks, 0);
+    bound += 2 * g.max_blocks_per_sequence * g.kv_heads * o.block_size * c.head_dim * 4;
+  }
+  EXPECT_EQ(info.kv_bytes_per_sequence_bound, bound);
+  ASSERT_EQ(info.kv_bytes_at_length.size(), 3u);
+  for (const EngineInfo::KvAtLength& at : info.kv_bytes_at_length) {
+    EXPECT_LE(at.bytes, bound) << at.tokens;  // bounded whatever the length
+    EXPECT_GT(at.full_attention_bytes, at.bytes) << at.tokens;
+  }
+}
+
 TEST(Engine, KvCacheTypeNamesAndTheCudaRule) {
   EXPECT_FALSE(ParseKvCacheDType("auto")->has_value());
   EXPECT_EQ(**ParseKvCacheDType("float16"), KvDType::kF16);
