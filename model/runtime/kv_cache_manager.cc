@@ -1,6 +1,7 @@
 #include "model/runtime/kv_cache_manager.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -111,7 +112,7 @@ void KvCacheManager::set_on_free(std::function<void(int g, int32_t block)> fn) {
   }
 }
 
-absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens) {
+absl::Status KvCacheManager::CheckAdmit(int64_t seq_id, int64_t max_tokens) const {
   if (seqs_.count(seq_id) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("sequence ", seq_id, " is already admitted"));
   }
@@ -130,8 +131,109 @@ absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens) {
     return absl::ResourceExhaustedError(
         absl::StrCat("KV cache busy: cannot reserve blocks for sequence ", seq_id, " now"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens) {
+  if (absl::Status s = CheckAdmit(seq_id, max_tokens); !s.ok()) return s;
   for (WindowGroupManager& group : groups_) group.Reserve(seq_id, max_tokens);
-  seqs_.emplace(seq_id, Sequence{max_tokens, 0});
+  Sequence seq;
+  seq.max_tokens = max_tokens;
+  seqs_.emplace(seq_id, std::move(seq));
+  return absl::OkStatus();
+}
+
+int64_t KvCacheManager::LongestCachedPrefix(absl::Span<const int32_t> prompt) const {
+  if (!config_.enable_prefix_caching || prompt.size() < 2) return 0;
+  const int64_t B = config_.block_size;
+  // Full blocks before the last prompt token, which must be computed for its logits.
+  const int64_t max_blocks = (static_cast<int64_t>(prompt.size()) - 1) / B;
+  const std::vector<uint64_t> chain =
+      ChainHashes(prompt, B, config_.prefix_cache_seed, max_blocks);
+  // missing[g][b] = how many of blocks 0 .. b-1 group g lacks, so a range [lo, hi) is fully
+  // cached exactly when missing[g][hi] == missing[g][lo]: each P costs O(groups), not O(blocks).
+  std::vector<std::vector<int64_t>> missing(groups_.size());
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const BlockPool& pool = groups_[g].pool();
+    missing[g].assign(max_blocks + 1, 0);
+    for (int64_t b = 0; b < max_blocks; ++b) {
+      missing[g][b + 1] = missing[g][b] + (pool.Lookup(chain[b]) == -1 ? 1 : 0);
+    }
+  }
+  for (int64_t blocks = max_blocks; blocks > 0; --blocks) {
+    bool hit = true;
+    for (size_t g = 0; g < groups_.size() && hit; ++g) {
+      const LogicalBlockRange needed = groups_[g].NeededBlocks(blocks * B);
+      hit = missing[g][needed.end] == missing[g][needed.begin];
+    }
+    if (hit) return blocks * B;
+  }
+  return 0;
+}
+
+absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens,
+                                   absl::Span<const int32_t> prompt, int64_t cached_tokens) {
+  if (absl::Status s = CheckAdmit(seq_id, max_tokens); !s.ok()) return s;
+  const int64_t B = config_.block_size;
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
+  if (cached_tokens < 0 || cached_tokens % B != 0 ||
+      (cached_tokens > 0 && cached_tokens >= prompt_len) ||
+      (max_tokens >= 0 && cached_tokens > max_tokens)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cached prefix of ", cached_tokens, " tokens for a prompt of ", prompt_len,
+        " (max_tokens ", max_tokens, "): must be a multiple of ", B,
+        " below the prompt length and within max_tokens"));
+  }
+  if (cached_tokens > 0 && !config_.enable_prefix_caching) {
+    return absl::InvalidArgumentError("cached prefix given but prefix caching is off");
+  }
+  const std::vector<uint64_t> chain =
+      ChainHashes(prompt, B, config_.prefix_cache_seed, cached_tokens / B);
+  for (const WindowGroupManager& group : groups_) {
+    if (!group.HasPrefix(cached_tokens, chain)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the first ", cached_tokens, " prompt tokens are no longer cached in window group ",
+          group.group(), "; look the prefix up again"));
+    }
+  }
+  for (WindowGroupManager& group : groups_) {
+    group.Reserve(seq_id, max_tokens);
+    group.AdoptPrefix(seq_id, cached_tokens, chain);
+  }
+  Sequence seq;
+  seq.max_tokens = max_tokens;
+  seq.num_tokens = cached_tokens;
+  seq.num_committed = cached_tokens;
+  if (!chain.empty()) seq.last_hash = chain.back();
+  seqs_.emplace(seq_id, std::move(seq));
+  if (config_.enable_prefix_caching) {
+    prefix_queried_tokens_ += prompt_len;
+    prefix_hit_tokens_ += cached_tokens;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvCacheManager::CommitTokens(int64_t seq_id, absl::Span<const int32_t> tokens) {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end()) return absl::NotFoundError(absl::StrCat("unknown sequence ", seq_id));
+  Sequence& seq = it->second;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (seq.num_committed + n > seq.num_tokens) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sequence ", seq_id, ": committing ", n, " token ids after ",
+                     seq.num_committed, " but only ", seq.num_tokens, " positions appended"));
+  }
+  if (!config_.enable_prefix_caching) return absl::OkStatus();
+  const int64_t B = config_.block_size;
+  for (int32_t token : tokens) {
+    seq.partial.push_back(token);
+    ++seq.num_committed;
+    if (static_cast<int64_t>(seq.partial.size()) < B) continue;
+    seq.last_hash = BlockHash(seq.last_hash, seq.partial, config_.prefix_cache_seed);
+    seq.partial.clear();
+    const int64_t b = seq.num_committed / B - 1;
+    for (WindowGroupManager& group : groups_) group.HashBlock(seq_id, b, seq.last_hash);
+  }
   return absl::OkStatus();
 }
 
@@ -196,6 +298,11 @@ int64_t KvCacheManager::reservation(int64_t seq_id, int g) const {
 absl::Status KvCacheManager::CheckInvariants() const {
   for (const WindowGroupManager& group : groups_) {
     if (absl::Status s = group.CheckInvariants(); !s.ok()) return s;
+    if (!config_.enable_prefix_caching && group.pool().num_hashed() != 0) {
+      return absl::InternalError(absl::StrCat("group ", group.group(), " has ",
+                                              group.pool().num_hashed(),
+                                              " hashed blocks with prefix caching off"));
+    }
     if (group.num_sequences() != num_sequences()) {
       return absl::InternalError(absl::StrCat("group ", group.group(), " holds ",
                                               group.num_sequences(), " sequences, not ",
@@ -209,6 +316,35 @@ absl::Status KvCacheManager::CheckInvariants() const {
             group.end_block(entry.first), " for ", entry.second.num_tokens, " tokens (want ",
             want, ")"));
       }
+      if (absl::Status s = CheckSharing(group, entry.first, entry.second); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvCacheManager::CheckSharing(const WindowGroupManager& group, int64_t seq_id,
+                                          const Sequence& seq) const {
+  const int64_t B = config_.block_size;
+  const bool partial_ok = !config_.enable_prefix_caching ||
+                          static_cast<int64_t>(seq.partial.size()) == seq.num_committed % B;
+  if (seq.num_committed > seq.num_tokens || !partial_ok) {
+    return absl::InternalError(absl::StrCat("sequence ", seq_id, ": ", seq.num_committed,
+                                            " positions committed (", seq.partial.size(),
+                                            " in the partial block) of ", seq.num_tokens));
+  }
+  // A hashed block may be shared and found by other prompts, so nothing may write it again:
+  // it must be full and committed, i.e. before every position this sequence will append.
+  const LogicalBlockRange live = group.live_range(seq_id);
+  for (int64_t b = live.begin; b < live.end; ++b) {
+    const int32_t block = group.block_at(seq_id, b);
+    const bool hashed = group.pool().hash(block) != 0;
+    if ((group.pool().ref_count(block) > 1 && !hashed) ||
+        (hashed && (b + 1) * B > seq.num_committed)) {
+      return absl::InternalError(absl::StrCat(
+          "sequence ", seq_id, ", group ", group.group(), ": logical block ", b, " (block ",
+          block, ", ref_count ", group.pool().ref_count(block), ", hashed ", hashed,
+          ") is shared or hashed but not full and committed (", seq.num_committed,
+          " positions committed)"));
     }
   }
   return absl::OkStatus();

@@ -32,8 +32,34 @@
 //   Admit(id, max_tokens)    reserve capacity in every group (all or nothing), once
 //   Append(id, n)            allocate blocks for the n new positions (cannot fail once admitted)
 //   ... write K/V, run attention in every layer ...
+//   CommitTokens(id, ids)    (prefix caching) the token ids of the positions just written
 //   FreeOutOfWindow(id)      return blocks no future query can see
 //   Release(id)              finish / abort: return everything, once
+//
+// Prefix caching (KvCacheConfig::enable_prefix_caching; window-aware, vLLM's hybrid manager's
+// idea). Every FULL block whose K/V is written and whose token ids were committed gets its
+// chain hash (model/runtime/kv/block_hash.h) in each group's pool: the same logical block
+// exists once per group, and each group caches its own copy. A hashed block that its last
+// holder releases (FreeOutOfWindow, Release) stays findable in the pool's LRU instead of being
+// freed, until a pool short of free blocks evicts it. A new prompt then resumes at
+//   P = LongestCachedPrefix(prompt)   (a multiple of B, <= prompt length - 1)
+// when every group holds the blocks a query at P sees: a group of window W only the blocks
+// of positions P-W+1 .. P-1, an unbounded group all of blocks 0 .. P/B - 1:
+//
+//   B = 2, P = 8, prompt t0..t8     blocks  0(t0 t1)  1(t2 t3)  2(t4 t5)  3(t6 t7)
+//   group W = 3 (query 8 sees 6..8)          -         -         -       needed
+//   group W = 0 (unbounded)                needed    needed    needed    needed
+//
+// Admit(id, max_tokens, prompt, P) takes a reference on those blocks and starts the sequence
+// at num_tokens = P. Shared blocks are never written: only full blocks are shared and the
+// sequence appends from P, a block boundary, into fresh blocks.
+//
+// Admission rule with sharing: a sequence's reservation is the same as without a hit
+// (BlocksNeeded(g, max_tokens)) and counts every block it holds, shared ones included. So the
+// blocks all sequences hold, counted once per holder, never exceed the reservations; distinct
+// referenced blocks are at most that, and cached blocks count as free (Allocate evicts one
+// when the free list is empty), so Append still cannot fail. A hit saves prefill compute, not
+// admission capacity: a prompt is admitted exactly when it would be without the cache.
 //
 // Structure (vLLM v1's, one pool per window group instead of one shared pool):
 //   KvCacheManager       coordinator: sequence lengths, all-or-nothing admission and appends
@@ -41,7 +67,7 @@
 //   WindowGroupManager   one group: ring tables, reservations, which blocks the window needs
 //                        (model/runtime/kv/window_group_manager.h)
 //   BlockPool            one group's block ids: free list, ref counts, content hashes and the
-//                        LRU of cached blocks a prefix cache will use
+//                        LRU of cached blocks prefix caching reuses
 //                        (model/runtime/kv/block_pool.h)
 //
 // Thread safety: none. Owned and used by the engine thread only.
@@ -54,6 +80,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "model/runtime/kv/block_hash.h"
 #include "model/runtime/kv/window_group_manager.h"
 #include "model/runtime/kv_layout.h"
 
@@ -65,6 +93,12 @@ struct KvCacheConfig {
   int64_t max_model_len = 32768;   // longest sequence; bounds the unbounded-window groups
   std::vector<int64_t> group_windows;     // W_g per group, as in KvLayout (0 = unbounded)
   std::vector<int64_t> blocks_per_group;  // pool size per group (PlanBlocksPerGroup)
+  // Off: blocks are never hashed or cached, CommitTokens does nothing, LongestCachedPrefix is 0
+  // and the manager behaves exactly as before prefix caching existed.
+  bool enable_prefix_caching = false;
+  // Mixed into every block hash: derive it from the model's identity (weights, dtype) so K/V
+  // of another model can never be hit. Any value is valid.
+  uint64_t prefix_cache_seed = 0;
 
   // InvalidArgument naming the field: sizes >= 1, one pool size per window, windows >= 0,
   // pools of 0 .. INT32_MAX blocks.
@@ -118,6 +152,40 @@ class KvCacheManager {
   //   AlreadyExists      seq_id is live
   absl::Status Admit(int64_t seq_id, int64_t max_tokens);
 
+  // Prefix caching: the longest P, a multiple of B with P <= prompt.size() - 1 (one token is
+  // left to compute, for its logits), such that every group's pool holds every block of
+  // group(g).NeededBlocks(P), each identified by the chain hash of prompt blocks 0 .. b. Hits
+  // are not monotone in P for a windowed group (a long prefix may need only tail blocks that
+  // are cached while a shorter one needs evicted ones), so every P is tried, longest first.
+  // 0 when prefix caching is off or nothing is cached. Changes nothing (the LRU order
+  // included). O(prompt length + groups * prompt blocks).
+  int64_t LongestCachedPrefix(absl::Span<const int32_t> prompt) const;
+
+  // Admit with a prefix-cache hit: as Admit(seq_id, max_tokens), then, when cached_tokens > 0,
+  // references the cached blocks of group(g).NeededBlocks(cached_tokens) of the prompt in
+  // every group, puts them in their ring slots and starts the sequence at num_tokens =
+  // cached_tokens (its first Append writes position cached_tokens). cached_tokens normally comes
+  // from LongestCachedPrefix(prompt) just before, on the same thread. With prefix caching on,
+  // counts prompt.size() queried and cached_tokens hit tokens when admitted. Errors, changing
+  // nothing:
+  //   those of Admit(seq_id, max_tokens), checked first
+  //   InvalidArgument     cached_tokens < 0, not a multiple of B, >= prompt.size(), or
+  //                       > max_tokens (max_tokens >= 0); or > 0 with prefix caching off
+  //   FailedPrecondition  some needed block is no longer cached (evicted since the lookup):
+  //                       look up again
+  absl::Status Admit(int64_t seq_id, int64_t max_tokens, absl::Span<const int32_t> prompt,
+                     int64_t cached_tokens);
+
+  // Prefix caching: the token ids of positions [c, c + tokens.size()), c = the positions
+  // committed so far (the cached prefix after a hit, else 0), once their K/V is written in every
+  // layer: call after the step's forward and before FreeOutOfWindow, whose freed blocks are
+  // otherwise lost to the cache. Each block this completes gets its chain hash registered in
+  // every group where it is still live. Memory per sequence: one partial block of ids.
+  // No-op (after the checks) with prefix caching off. Errors, changing nothing:
+  //   NotFound            unknown seq_id
+  //   FailedPrecondition  c + tokens.size() > num_tokens(seq_id): not appended yet
+  absl::Status CommitTokens(int64_t seq_id, absl::Span<const int32_t> tokens);
+
   // Makes positions [num_tokens, num_tokens + n) writable, allocating their blocks from the
   // reservation; num_tokens advances by n. On error nothing changes:
   //   NotFound            unknown seq_id
@@ -156,10 +224,18 @@ class KvCacheManager {
   // Monotonic: blocks FreeOutOfWindow has returned (Release does not count), for a metric.
   int64_t blocks_freed_by_window(int g) const { return groups_[g].blocks_freed_by_window(); }
   int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
+  // Prefix-cache metrics. Cached = hashed and unreferenced (counted in the free blocks too).
+  int64_t cached_blocks(int g) const { return groups_[g].pool().num_cached(); }
+  // Monotonic: cached blocks evicted to make room.
+  int64_t evicted_blocks(int g) const { return groups_[g].pool().num_evicted(); }
+  // Monotonic: prompt tokens of sequences admitted through the prompt overload of Admit, and
+  // how many of them came from the cache (hit rate = hit / queried).
+  int64_t prefix_queried_tokens() const { return prefix_queried_tokens_; }
+  int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
 
-  // Called for every block returned to a pool's free list: by FreeOutOfWindow and Release (and,
-  // once blocks carry content hashes, when a cached block is evicted; not when one is merely
-  // cached). Tests poison the block's storage with NaN to prove no kernel reads it again.
+  // Called for every block returned to a pool's free list: by FreeOutOfWindow and Release, and
+  // when a cached block is evicted (not when one is merely cached: its K/V is still wanted).
+  // Tests poison the block's storage with NaN to prove no kernel reads it again.
   // Replaces any earlier hook.
   void set_on_free(std::function<void(int g, int32_t block)> fn);
 
@@ -169,20 +245,32 @@ class KvCacheManager {
   // live blocks <= reservation <= ring_size; sum of reservations <= pool; live blocks exactly
   // those some query at or after the last FreeOutOfWindow's position can still see), and every
   // group holds exactly the live sequences, each with ceil(num_tokens / B) blocks allocated.
-  // Internal describing the first violation.
+  // Prefix caching: committed <= num_tokens; a block held by more than one sequence is hashed;
+  // a hashed block a sequence holds is full and committed (so no Append writes it again); with
+  // prefix caching off no block is hashed. Internal describing the first violation.
   absl::Status CheckInvariants() const;
 
  private:
   struct Sequence {
     int64_t max_tokens = -1;  // < 0: unknown
     int64_t num_tokens = 0;
+    int64_t num_committed = 0;      // positions whose token ids CommitTokens has seen
+    uint64_t last_hash = kRootHash;  // chain hash of the last full committed block
+    std::vector<int32_t> partial;   // ids of the committed positions after it (< B)
   };
 
   explicit KvCacheManager(KvCacheConfig config);
+  // Admit's checks before anything changes: AlreadyExists, InvalidArgument, ResourceExhausted.
+  absl::Status CheckAdmit(int64_t seq_id, int64_t max_tokens) const;
+  // CheckInvariants' prefix-caching part for one sequence in one group.
+  absl::Status CheckSharing(const WindowGroupManager& group, int64_t seq_id,
+                            const Sequence& seq) const;
 
   KvCacheConfig config_;
   std::vector<WindowGroupManager> groups_;
   std::unordered_map<int64_t, Sequence> seqs_;
+  int64_t prefix_queried_tokens_ = 0;
+  int64_t prefix_hit_tokens_ = 0;
 };
 
 }  // namespace mswa

@@ -222,6 +222,40 @@ TEST(WindowGroupManager, FreesBlocksBehindWindow) {
   }
 }
 
+// Prefix caching at the group level: blocks hashed while live survive release in the LRU, and
+// a sequence adopting them looks exactly like one that computed the prefix (B = 2, W = 4).
+TEST(WindowGroupManager, AdoptPrefixResumesWhereTheWindowLeftOff) {
+  WindowGroupManager m = Make(4, 8, 2, 2);
+  const std::vector<uint64_t> chain = {11, 12, 13, 14, 15, 16};  // stand-ins for chain hashes
+  m.Reserve(1, -1);
+  int64_t len = 0;
+  for (int i = 0; i < 5; ++i) {
+    Grow(m, 1, len, 2);
+    for (int64_t b = 0; b < len / 2; ++b) m.HashBlock(1, b, chain[b]);  // no-op unless live
+    m.FreeOutOfWindow(1, len);
+  }
+  EXPECT_EQ(m.pool().num_hashed(), 5);  // blocks 0..2 were cached on their way out
+  m.Release(1);
+  EXPECT_EQ(m.pool().num_cached(), 5);
+  EXPECT_TRUE(m.HasPrefix(10, chain));   // sees 7..10: blocks 3, 4
+  EXPECT_TRUE(m.HasPrefix(8, chain));
+  EXPECT_FALSE(m.HasPrefix(12, chain));  // block 5 was never computed
+  m.Reserve(2, -1);
+  m.AdoptPrefix(2, 10, chain);
+  EXPECT_EQ(m.live_range(2), (LogicalBlockRange{3, 5}));
+  EXPECT_EQ(LiveBlocks(m, 2), NeededBlocksOracle(10, 4, 2));
+  EXPECT_EQ(m.block_at(2, 3), m.pool().Lookup(14));
+  EXPECT_EQ(m.pool().ref_count(m.block_at(2, 4)), 1);
+  EXPECT_EQ(m.pool().num_cached(), 3);
+  ASSERT_TRUE(m.CheckInvariants().ok()) << m.CheckInvariants();
+  len = 10;
+  Grow(m, 2, len, 2);  // block 5 is fresh and unhashed
+  EXPECT_EQ(m.pool().hash(m.block_at(2, 5)), 0u);
+  EXPECT_EQ(m.FreeOutOfWindow(2, len), 1);  // block 3 back to the LRU
+  EXPECT_EQ(m.pool().num_cached(), 4);
+  ASSERT_TRUE(m.CheckInvariants().ok()) << m.CheckInvariants();
+}
+
 // One 100,000-token stream, one token per step, in a pool of exactly R blocks: once the window
 // is full the live count repeats with period B (it depends only on the alignment of the window
 // to the blocks), and the ring never collides.

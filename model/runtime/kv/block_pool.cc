@@ -63,6 +63,7 @@ bool BlockPool::EvictOne() {
   LruRemove(block);
   by_hash_.erase(hash_[block]);
   hash_[block] = 0;
+  ++evicted_;
   Free(block);
   return true;
 }

@@ -20,8 +20,9 @@
 // unchanged by caching. A hash indexes at most one block (Lookup), and only a referenced or
 // cached block has one.
 //
-// Nothing sets hashes yet (prefix caching comes later), so today every block is free or
-// referenced with ref_count 1, and the pool behaves as a plain LIFO free list.
+// Hashes are set only by prefix caching (KvCacheConfig::enable_prefix_caching); without it
+// every block is free or referenced with ref_count 1, and the pool behaves as a plain LIFO free
+// list.
 //
 // Thread safety: none. Owned and used by the engine thread only.
 #pragma once
@@ -48,6 +49,10 @@ class BlockPool {
   int64_t num_used() const { return num_blocks() - num_free(); }
   // Cached (unreferenced, hashed) blocks: the LRU list's length.
   int64_t num_cached() const { return lru_size_; }
+  // Blocks carrying a hash (cached or referenced).
+  int64_t num_hashed() const { return static_cast<int64_t>(by_hash_.size()); }
+  // Monotonic: cached blocks evicted (by Allocate or EvictOne), for a metric.
+  int64_t num_evicted() const { return evicted_; }
 
   // Takes a block with ref_count 1 and no hash: the most recently freed one, or, when the free
   // list is empty, the least recently used cached block (evicted first: hash dropped, on_free
@@ -102,6 +107,7 @@ class BlockPool {
   int32_t lru_head_ = -1;
   int32_t lru_tail_ = -1;
   int64_t lru_size_ = 0;
+  int64_t evicted_ = 0;
   std::unordered_map<uint64_t, int32_t> by_hash_;
   std::function<void(int32_t)> on_free_;
 };

@@ -111,6 +111,39 @@ void WindowGroupManager::Append(int64_t seq_id, int64_t num_tokens) {
   seq.end = std::max(seq.end, new_end);
 }
 
+bool WindowGroupManager::HasPrefix(int64_t prefix, absl::Span<const uint64_t> chain) const {
+  const LogicalBlockRange needed = NeededBlocks(prefix);
+  assert(static_cast<int64_t>(chain.size()) >= needed.end);
+  for (int64_t b = needed.begin; b < needed.end; ++b) {
+    if (pool_.Lookup(chain[b]) == -1) return false;
+  }
+  return true;
+}
+
+void WindowGroupManager::AdoptPrefix(int64_t seq_id, int64_t prefix,
+                                     absl::Span<const uint64_t> chain) {
+  assert(prefix % options_.block_size == 0 && HasPrefix(prefix, chain));
+  SeqBlocks& seq = seqs_.at(seq_id);
+  assert(seq.end == 0);
+  const LogicalBlockRange needed = NeededBlocks(prefix);
+  assert(needed.size() <= seq.reservation);
+  for (int64_t b = needed.begin; b < needed.end; ++b) {
+    const int32_t block = pool_.Lookup(chain[b]);
+    pool_.Ref(block);
+    seq.ring[b % limits_.ring_size] = block;
+  }
+  // The state Append(prefix) + FreeOutOfWindow(prefix) would have left.
+  seq.first_live = needed.begin;
+  seq.end = needed.end;
+  seq.freed_at = prefix;
+}
+
+void WindowGroupManager::HashBlock(int64_t seq_id, int64_t b, uint64_t hash) {
+  const int32_t block = block_at(seq_id, b);
+  if (block == -1 || pool_.hash(block) != 0) return;
+  pool_.SetHash(block, hash);  // false (a duplicate) leaves the block unhashed: fine
+}
+
 int64_t WindowGroupManager::FreeOutOfWindow(int64_t seq_id, int64_t num_tokens) {
   auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return 0;
@@ -134,8 +167,16 @@ void WindowGroupManager::Release(int64_t seq_id) {
   auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return;
   SeqBlocks& seq = it->second;
+  // Unhashed blocks go to the free list first to last (as without prefix caching); hashed ones
+  // enter the LRU last to first, so pool pressure evicts a prefix's tail before its head and an
+  // unbounded group's hit shrinks block by block instead of vanishing with its first block.
   for (int64_t b = seq.first_live; b < seq.end; ++b) {
-    pool_.Unref(seq.ring[b % limits_.ring_size]);
+    const int32_t block = seq.ring[b % limits_.ring_size];
+    if (pool_.hash(block) == 0) pool_.Unref(block);
+  }
+  for (int64_t b = seq.end - 1; b >= seq.first_live; --b) {
+    const int32_t block = seq.ring[b % limits_.ring_size];
+    if (pool_.hash(block) != 0) pool_.Unref(block);
   }
   reserved_ -= seq.reservation;
   seqs_.erase(it);
@@ -149,6 +190,18 @@ const int32_t* WindowGroupManager::BlockTable(int64_t seq_id) const {
 int64_t WindowGroupManager::end_block(int64_t seq_id) const {
   auto it = seqs_.find(seq_id);
   return it == seqs_.end() ? -1 : it->second.end;
+}
+
+LogicalBlockRange WindowGroupManager::live_range(int64_t seq_id) const {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end()) return LogicalBlockRange{};
+  return LogicalBlockRange{it->second.first_live, it->second.end};
+}
+
+int32_t WindowGroupManager::block_at(int64_t seq_id, int64_t b) const {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end() || b < it->second.first_live || b >= it->second.end) return -1;
+  return it->second.ring[b % limits_.ring_size];
 }
 
 int64_t WindowGroupManager::live_blocks(int64_t seq_id) const {

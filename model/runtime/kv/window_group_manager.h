@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "model/runtime/kv/block_pool.h"
 
 namespace mswa {
@@ -104,11 +105,30 @@ class WindowGroupManager {
   // Requires CheckAppend OK; cannot fail: the reservation guarantees a free block.
   void Append(int64_t seq_id, int64_t num_tokens);
 
+  // Prefix caching. `chain` holds chain hashes of logical blocks 0, 1, ... (block_hash.h).
+  // Whether this group's pool holds (referenced or cached) every block a sequence resuming at
+  // `prefix` needs: each b in NeededBlocks(prefix) has a block hashed chain[b]. Requires
+  // chain.size() >= NeededBlocks(prefix).end.
+  bool HasPrefix(int64_t prefix, absl::Span<const uint64_t> chain) const;
+  // Puts those blocks into the ring of a sequence just Reserve()d (nothing appended), taking a
+  // reference on each (a cached block leaves the LRU), so the sequence looks exactly as if it
+  // had appended `prefix` positions itself and run FreeOutOfWindow. `prefix` is a multiple of
+  // B, so every block it holds is full and its next Append allocates fresh blocks: shared
+  // blocks are never written. Requires HasPrefix(prefix, chain) and
+  // NeededBlocks(prefix).size() <= the reservation (true when prefix <= max_tokens).
+  void AdoptPrefix(int64_t seq_id, int64_t prefix, absl::Span<const uint64_t> chain);
+  // Records that live logical block b of the sequence (now full, its K/V written) has chain
+  // hash `hash`, so later prompts can find it. No-op when b is not live here (freed already) or
+  // its block has a hash (it came from the cache), or when another block already has `hash`
+  // (two sequences computed the same prefix; the first stays the one hits find).
+  void HashBlock(int64_t seq_id, int64_t b, uint64_t hash);
+
   // Frees the live blocks before NeededBlocks(num_tokens).begin, where num_tokens is the
   // sequence's current length. Returns how many (0 for a seq_id not live here).
   int64_t FreeOutOfWindow(int64_t seq_id, int64_t num_tokens);
 
-  // Frees every block of the sequence and drops its reservation. Unknown seq_id: no-op.
+  // Frees every block of the sequence and drops its reservation; hashed blocks become cached,
+  // the last logical block least recently used (evicted first). Unknown seq_id: no-op.
   void Release(int64_t seq_id);
 
   // The ring_size() entries of the sequence's table (-1 = no block); nullptr when not live
@@ -116,6 +136,10 @@ class WindowGroupManager {
   const int32_t* BlockTable(int64_t seq_id) const;
   // One past the last allocated logical block (ceil(length / B)); -1 when not live here.
   int64_t end_block(int64_t seq_id) const;
+  // The live logical blocks [first live, end_block); {0, 0} when not live here.
+  LogicalBlockRange live_range(int64_t seq_id) const;
+  // The block holding logical block b of the sequence, or -1 (not live, or not live here).
+  int32_t block_at(int64_t seq_id, int64_t b) const;
   int64_t live_blocks(int64_t seq_id) const;  // -1 when not live here
   int64_t reservation(int64_t seq_id) const;  // -1 when not live here
   int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
