@@ -5,16 +5,10 @@
 // Exit codes: 0 success; 1 an RPC failed (stderr: "mswa-client: <CODE>: <message>") or an input
 // file could not be read; 2 usage error (unknown command or flag, bad flag value, missing
 // arguments). Flags may appear anywhere; "--" ends them (for a prompt that starts with '-').
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cerrno>
-#include <chrono>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <limits>
@@ -23,8 +17,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -38,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "client/bench.h"
+#include "client/cli/cli.h"
 #include "client/client.h"
 
 // ---- flags (defined here only; turned into option structs right after parsing) ----------------
@@ -86,19 +79,13 @@ namespace {
 
 using mswa::client::MswaClient;
 
-constexpr char kProgram[] = "mswa-client";
-
-constexpr char kCommands[] =
-    "usage: mswa-client [global flags] COMMAND [args] [flags]\n"
-    "\n"
-    "commands:\n"
-    "  generate PROMPT   stream a continuation of PROMPT ('-' = stdin)\n"
-    "  score FILE...     perplexity and bits/byte of each file ('-' = stdin), streamed\n"
-    "  info              the served model: architecture, windows per layer, KV bound, limits\n"
-    "  health            grpc.health.v1 check: exit 0 only when SERVING\n"
-    "  tokenize TEXT     token ids and token bytes of TEXT ('-' = stdin)\n"
-    "  bench             load generator: throughput, TTFT, inter-token and end-to-end latency\n"
-    "  help              this text\n";
+using mswa::client::cli::kCommands;
+using mswa::client::cli::kProgram;
+using mswa::client::cli::RpcError;
+using mswa::client::cli::RunInfo;
+using mswa::client::cli::RunScore;
+using mswa::client::cli::ToJson;
+using mswa::client::cli::UsageError;
 
 struct FlagGroup {
   const char* title;
@@ -136,18 +123,6 @@ void PrintHelp(std::ostream& out) {
     }
   }
   out << "\nexit codes: 0 ok, 1 RPC error (or unreadable input file), 2 usage error\n";
-}
-
-int UsageError(const std::string& message) {
-  std::cerr << kProgram << ": " << message << "\n\n" << kCommands
-            << "\nrun 'mswa-client --help' for every flag\n";
-  return 2;
-}
-
-int RpcError(const grpc::Status& status) {
-  std::cerr << kProgram << ": " << mswa::client::StatusCodeName(status.error_code()) << ": "
-            << status.error_message() << "\n";
-  return 1;
 }
 
 // absl::ParseCommandLine exits with status 1 on an unknown flag or a bad value; usage errors
@@ -199,16 +174,6 @@ bool WantsHelp(const std::vector<std::string>& args) {
 
 std::string ReadAll(std::istream& in) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  // Machine readers should not need the proto's defaults (a logprob of 0 would vanish).
-  options.always_print_primitive_fields = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "{}";
-  return json;
 }
 
 // "length", "eos", "stop", ...
@@ -309,275 +274,6 @@ int RunGenerate(MswaClient& client, const std::vector<std::string>& args,
     } else {
       std::cerr << "[the stream ended without a finished message]\n";
     }
-  }
-  return 0;
-}
-
-// ---- score -------------------------------------------------------------------------------------
-
-// Progress of one ScoreStream on stderr: on a terminal an in-place bar (at most 10 updates/s);
-// otherwise a plain line at most every 2 s.
-class ProgressLine {
- public:
-  ProgressLine(std::string name, int64_t bytes_total, bool tty, bool quiet)
-      : name_(std::move(name)),
-        bytes_total_(bytes_total),
-        tty_(tty),
-        quiet_(quiet),
-        last_(std::chrono::steady_clock::now()) {}
-
-  void Update(const mswa::v1::ScoreProgress& progress) {
-    if (quiet_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < (tty_ ? std::chrono::milliseconds(100) : std::chrono::seconds(2))) return;
-    last_ = now;
-    mswa::client::ProgressView view;
-    view.bytes_done = progress.bytes_received();
-    view.bytes_total = bytes_total_;
-    view.tokens = progress.tokens_scored();
-    view.tokens_per_second = progress.tokens_per_second();
-    view.total_nll = progress.total_nll();
-    if (tty_) {
-      // \033[K clears what a longer previous line left behind.
-      std::cerr << "\r" << mswa::client::FormatScoreProgress(view, 20) << "\033[K" << std::flush;
-      shown_ = true;
-    } else {
-      std::cerr << kProgram << ": " << name_ << ": " << mswa::client::FormatScoreProgress(view, 0)
-                << "\n";
-    }
-  }
-
-  void Clear() {
-    if (shown_) std::cerr << "\r\033[K" << std::flush;
-    shown_ = false;
-  }
-
- private:
-  const std::string name_;
-  const int64_t bytes_total_;
-  const bool tty_;
-  const bool quiet_;
-  std::chrono::steady_clock::time_point last_;
-  bool shown_ = false;
-};
-
-// Size of a regular file behind `fd`, else -1 (pipes, terminals).
-int64_t RegularFileSize(int fd) {
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
-  return static_cast<int64_t>(st.st_size);
-}
-
-struct ScoreTotals {
-  int64_t files = 0;
-  int64_t tokens = 0;
-  int64_t bytes = 0;
-  double total_nll = 0;
-};
-
-std::string ScoreJson(const std::string& file, const mswa::v1::ScoreResult& r) {
-  std::string json = absl::StrCat(
-      "{\"file\":", mswa::client::JsonQuote(file), ",\"tokens\":", r.tokens(),
-      ",\"bytes\":", r.bytes(), ",\"total_nll\":", mswa::client::JsonNumber(r.total_nll()),
-      ",\"perplexity\":", mswa::client::JsonNumber(r.perplexity()),
-      ",\"bits_per_byte\":", mswa::client::JsonNumber(r.bits_per_byte()));
-  if (r.token_ids_size() > 0 || r.token_logprobs_size() > 0) {
-    absl::StrAppend(&json, ",\"token_ids\":[", absl::StrJoin(r.token_ids(), ","),
-                    "],\"token_logprobs\":[");
-    for (int i = 0; i < r.token_logprobs_size(); ++i) {
-      absl::StrAppend(&json, i > 0 ? "," : "", mswa::client::JsonNumber(r.token_logprobs(i)));
-    }
-    json += "]";
-  }
-  return json + "}";
-}
-
-void PrintPerToken(const mswa::v1::ScoreResult& r) {
-  std::cout << "# index token_id logprob\n";
-  for (int i = 0; i < r.token_logprobs_size(); ++i) {
-    const std::string id = i < r.token_ids_size() ? absl::StrCat(r.token_ids(i)) : "-";
-    std::cout << absl::StrFormat("%d %s %.6f\n", i, id, r.token_logprobs(i));
-  }
-}
-
-int RunScore(MswaClient& client, const std::vector<std::string>& files) {
-  if (files.empty()) return UsageError("score needs at least one FILE ('-' = stdin)");
-  // Every file is checked before the first is scored, so a typo in the last one does not cost
-  // the time spent on the others.
-  for (const std::string& file : files) {
-    if (file == "-") continue;
-    std::ifstream probe(file, std::ios::binary);
-    if (!probe) {
-      std::cerr << kProgram << ": cannot open '" << file << "': " << std::strerror(errno) << "\n";
-      return 1;
-    }
-  }
-  mswa::v1::ScoreOptions options;
-  options.set_add_bos(!absl::GetFlag(FLAGS_no_bos));
-  options.set_per_token_logprobs(absl::GetFlag(FLAGS_per_token));
-  const bool json = absl::GetFlag(FLAGS_json);
-  const bool tty = isatty(STDERR_FILENO) != 0;
-  ScoreTotals totals;
-  // Chunks no larger than the server accepts (a server configured below 64 KiB); an older
-  // server without the field, or a failed call, leaves the default.
-  size_t chunk_bytes = mswa::client::MswaClient::kScoreChunkBytes;
-  {
-    mswa::v1::GetModelInfoResponse info;
-    if (client.GetModelInfo(&info).ok()) {
-      chunk_bytes = mswa::client::MswaClient::ScoreChunkBytesFor(info.max_stream_chunk_bytes());
-    }
-  }
-  for (const std::string& file : files) {
-    std::ifstream stream;
-    int64_t size = -1;
-    if (file == "-") {
-      size = RegularFileSize(STDIN_FILENO);
-    } else {
-      stream.open(file, std::ios::binary);
-      if (!stream) {
-        std::cerr << kProgram << ": cannot open '" << file << "': " << std::strerror(errno) << "\n";
-        return 1;
-      }
-      struct stat st;
-      if (stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode)) size = st.st_size;
-    }
-    std::istream& in = file == "-" ? std::cin : stream;
-    // A known size lets models with full-attention layers reserve the stream's KV memory.
-    options.set_max_bytes(size > 0 ? size : 0);
-    ProgressLine progress(file, size, tty, absl::GetFlag(FLAGS_quiet));
-    mswa::v1::ScoreResult result;
-    const grpc::Status status = client.ScoreStream(
-        in, options, [&](const mswa::v1::ScoreProgress& p) { progress.Update(p); }, &result,
-        chunk_bytes);
-    progress.Clear();
-    if (!status.ok()) return RpcError(status);
-    ++totals.files;
-    totals.tokens += result.tokens();
-    totals.bytes += result.bytes();
-    totals.total_nll += result.total_nll();
-    if (json) {
-      std::cout << ScoreJson(file, result) << "\n" << std::flush;
-    } else {
-      if (options.per_token_logprobs()) PrintPerToken(result);
-      std::cout << absl::StrFormat("%s: %d tokens, %d bytes, perplexity %.6g, bits/byte %.4f\n",
-                                   file, result.tokens(), result.bytes(), result.perplexity(),
-                                   result.bits_per_byte())
-                << std::flush;
-    }
-  }
-  // Totals pool the sums, so they weigh files by size (not a mean of per-file values).
-  const double perplexity = totals.tokens > 0
-                                ? std::exp(totals.total_nll / static_cast<double>(totals.tokens))
-                                : std::nan("");
-  const double bits_per_byte =
-      totals.bytes > 0 ? totals.total_nll / std::log(2.0) / static_cast<double>(totals.bytes)
-                       : std::nan("");
-  if (json) {
-    std::cout << "{\"total\":true,\"files\":" << totals.files << ",\"tokens\":" << totals.tokens
-              << ",\"bytes\":" << totals.bytes
-              << ",\"total_nll\":" << mswa::client::JsonNumber(totals.total_nll)
-              << ",\"perplexity\":" << mswa::client::JsonNumber(perplexity)
-              << ",\"bits_per_byte\":" << mswa::client::JsonNumber(bits_per_byte) << "}\n";
-  } else if (totals.files > 1) {
-    std::cout << absl::StrFormat(
-        "total (%d files): %d tokens, %d bytes, perplexity %.6g, bits/byte %.4f\n", totals.files,
-        totals.tokens, totals.bytes, perplexity, bits_per_byte);
-  }
-  return 0;
-}
-
-// ---- info --------------------------------------------------------------------------------------
-
-std::string WindowName(int64_t window) { return window == 0 ? "full" : absl::StrCat(window); }
-
-// One layer's per-head windows, run-length encoded: "128 x4, full x4".
-std::string LayerWindowsText(const mswa::v1::LayerWindows& layer) {
-  std::vector<std::string> runs;
-  for (int i = 0; i < layer.windows_size();) {
-    int j = i;
-    while (j < layer.windows_size() && layer.windows(j) == layer.windows(i)) ++j;
-    runs.push_back(absl::StrCat(WindowName(layer.windows(i)), " x", j - i));
-    i = j;
-  }
-  return absl::StrJoin(runs, ", ");
-}
-
-int RunInfo(MswaClient& client) {
-  mswa::v1::GetModelInfoResponse info;
-  const grpc::Status status = client.GetModelInfo(&info);
-  if (!status.ok()) return RpcError(status);
-  if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ToJson(info) << "\n";
-    return 0;
-  }
-  std::cout << absl::StrFormat("model:        %s (%s) on %s, %s\n", info.model_name(),
-                               info.model_type(), info.device(), info.dtype());
-  std::cout << absl::StrFormat("parameters:   %d (%.1f M)\n", info.num_parameters(),
-                               static_cast<double>(info.num_parameters()) / 1e6);
-  std::string eos = absl::StrCat(info.eos_token_id());
-  if (info.eos_token_ids_size() > 1) eos = absl::StrJoin(info.eos_token_ids(), ",");
-  std::cout << absl::StrFormat("tokenizer:    %s, vocab %d, bos %d, eos %s\n", info.tokenizer(),
-                               info.vocab_size(), info.bos_token_id(), eos);
-  std::cout << absl::StrFormat(
-      "layers:       %d, hidden %d, intermediate %d, heads %d (kv %d), head_dim %d\n",
-      info.num_layers(), info.hidden_size(), info.intermediate_size(),
-      info.num_attention_heads(), info.num_key_value_heads(), info.head_dim());
-  // Consecutive layers with the same windows share a line.
-  std::cout << "windows (keys a query sees, per query head; full = unbounded):\n";
-  for (int i = 0; i < info.attention_windows_size();) {
-    const std::string text = LayerWindowsText(info.attention_windows(i));
-    int j = i + 1;
-    while (j < info.attention_windows_size() &&
-           LayerWindowsText(info.attention_windows(j)) == text) {
-      ++j;
-    }
-    const std::string layers = j - i == 1 ? absl::StrCat("layer ", i)
-                                          : absl::StrCat("layers ", i, "-", j - 1);
-    std::cout << absl::StrFormat("  %-14s %s\n", layers + ":", text);
-    i = j;
-  }
-  if (info.native_windows_size() > 0) {
-    std::cout << "  (an MSWA schedule replaces the windows the model was trained with)\n";
-  }
-  for (const mswa::v1::KvBytesAtLength& k : info.kv_bytes_at_length()) {
-    std::cout << absl::StrFormat("KV at %6d tokens: %s per sequence (full attention: %s)\n", k.tokens(),
-                                 mswa::client::FormatBytes(k.bytes()),
-                                 mswa::client::FormatBytes(k.full_attention_bytes()));
-  }
-  std::cout << absl::StrFormat("KV cache:     %s, %s, block size %d tokens\n",
-                               mswa::client::FormatBytes(info.kv_cache_bytes()), info.kv_dtype(),
-                               info.kv_block_size());
-  if (info.window_groups_size() > 0) {
-    std::cout << absl::StrFormat("  %-8s %8s %18s %12s\n", "window", "kv_heads",
-                                 "max blocks/seq", "total blocks");
-    for (const mswa::v1::WindowGroupInfo& g : info.window_groups()) {
-      std::cout << absl::StrFormat("  %-8s %8d %18s %12d\n", WindowName(g.window()), g.kv_heads(),
-                                   g.window() == 0 ? std::string("-")
-                                                   : absl::StrCat(g.max_blocks_per_sequence()),
-                                   g.total_blocks());
-    }
-  }
-  std::cout << "KV bound:     "
-            << (info.kv_bytes_per_sequence_bound() > 0
-                    ? absl::StrCat(mswa::client::FormatBytes(info.kv_bytes_per_sequence_bound()),
-                                   " per sequence, whatever its length")
-                    : std::string("none (some window is unbounded)"))
-            << "\n";
-  std::cout << absl::StrFormat(
-      "limits:       max_tokens %d, waiting requests %d, tokens per step %d, sequence length %s\n",
-      info.max_tokens_limit(), info.max_waiting_requests(), info.max_tokens_per_step(),
-      info.max_sequence_length() > 0 ? absl::StrCat(info.max_sequence_length()) : "no limit");
-  if (info.max_score_bytes() > 0) {  // servers that report their input limits
-    std::cout << absl::StrFormat(
-        "input limits: prompt %s or %d token ids, score %s, stream chunk %s, tokenize %s, "
-        "idle stream %s\n",
-        mswa::client::FormatBytes(info.max_prompt_bytes()), info.max_prompt_tokens(),
-        mswa::client::FormatBytes(info.max_score_bytes()),
-        mswa::client::FormatBytes(info.max_stream_chunk_bytes()),
-        mswa::client::FormatBytes(info.max_tokenize_bytes()),
-        info.stream_idle_timeout_seconds() > 0
-            ? absl::StrCat(info.stream_idle_timeout_seconds(), " s")
-            : std::string("no timeout"));
   }
   return 0;
 }

@@ -11,10 +11,10 @@ fail() { echo "FAIL: $*"; exit 1; }
   > "$WORK/server.out" 2> "$WORK/server.err" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
 TARGET=$(sed -n 's/.*listening on //p' "$WORK/server.out")
 C=("$CLIENT" --target "$TARGET")
-for _ in $(seq 100); do "${C[@]}" health >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 600); do "${C[@]}" health >/dev/null 2>&1 && break; sleep 0.1; done
 
 grep -q SERVING <<< "$("${C[@]}" health)" || fail "health"
 out=$("${C[@]}" generate "Once upon a time" --max_tokens 12 --seed 3 --temperature 0.8 2> "$WORK/gen.err")
@@ -61,10 +61,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
   --tls_cert "$WORK/cert.pem" --tls_key "$WORK/key.pem" > "$WORK/tls.out" 2> "$WORK/tls.err" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "listening on" "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "listening on" "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
 TLS_TARGET=$(sed -n 's/.*listening on //p' "$WORK/tls.out")
 T=("$CLIENT" --target "$TLS_TARGET" --tls --tls_ca "$WORK/cert.pem" --tls_server_name localhost)
-for _ in $(seq 100); do "${T[@]}" health >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 600); do "${T[@]}" health >/dev/null 2>&1 && break; sleep 0.1; done
 grep -q SERVING <<< "$("${T[@]}" health)" || fail "health over TLS"
 [ -n "$("${T[@]}" generate "tls" --max_tokens 4 --seed 1 2>/dev/null)" ] || fail "generate over TLS"
 set +e
