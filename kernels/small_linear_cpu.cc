@@ -29,24 +29,33 @@ struct Int8Rows {
   __attribute__((always_inline)) V16 Load(int64_t o, int64_t i) const {
     I8x16 raw;
     std::memcpy(&raw, q + o * in + i, sizeof(raw));
-    return __builtin_convertvector(raw, V16) * scales[o * groups + i / kInt8Group];
+    // Widened one size at a time: g++ 12 turns int8 -> float, and even int8 -> int32, into
+    // sixteen scalar conversions, but each doubling into vector sign extensions (vpmovsx*).
+    const I32x16 wide = __builtin_convertvector(__builtin_convertvector(raw, I16x16), I32x16);
+    return __builtin_convertvector(wide, V16) * scales[o * groups + i / kInt8Group];
   }
   __attribute__((always_inline)) float At(int64_t o, int64_t i) const {
     return static_cast<float>(q[o * in + i]) * scales[o * groups + i / kInt8Group];
   }
 };
 
-// Output rows [o_begin, o_end) for every input row, one dot product at a time.
+// Output rows [o_begin, o_end) for every input row, one dot product at a time: whole 16-value
+// loads through the row loader, a scalar tail for `in` not a multiple of 16. (Reading every
+// value through At() instead keeps the compiler from vectorizing int8's per-group scales and
+// made batch-1 decode ~6x slower.)
 template <typename W>
 __attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, int64_t in,
                                                 const W& w, int64_t o_begin, int64_t o_end,
                                                 float* y, int64_t y_stride, bool accumulate) {
+  const int64_t in16 = in / 16 * 16;
   for (int64_t o = o_begin; o < o_end; ++o) {
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x + r * in;
+      V16 acc = {};
+      for (int64_t i = 0; i < in16; i += 16) acc += w.Load(o, i) * Load16(xr + i);
       float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t i = 0; i < in; ++i) dot += w.At(o, i) * xr[i];
+      for (int k = 0; k < 16; ++k) dot += acc[k];
+      for (int64_t i = in16; i < in; ++i) dot += w.At(o, i) * xr[i];
       float* yo = y + r * y_stride + o;
       *yo = accumulate ? *yo + dot : dot;
     }
@@ -128,27 +137,63 @@ __attribute__((always_inline)) inline void Tiles(const float* x, int64_t rows, i
   if (o_tiles_end < o_end) Rows(x, rows, in, w, o_tiles_end, o_end, y, y_stride, accumulate);
 }
 
+// Fewer than four rows (a batch-1 decode): tiles of 8 outputs x 1 row, eight independent
+// accumulators per weight pass reduced together by Fold8, so the loads of eight weight rows
+// overlap instead of waiting on one reduction chain. `in` a multiple of 16.
+template <typename W>
+__attribute__((always_inline)) inline void RowTiles(const float* x, int64_t rows, int64_t in,
+                                                    const W& w, int64_t o_begin, int64_t o_end,
+                                                    float* y, int64_t y_stride, bool accumulate) {
+  const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 8 * 8;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * in;
+    for (int64_t o = o_begin; o < o_tiles_end; o += 8) {
+      V16 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
+      for (int64_t i = 0; i < in; i += 16) {
+        const V16 p = Load16(xr + i);
+        a0 += w.Load(o, i) * p;
+        a1 += w.Load(o + 1, i) * p;
+        a2 += w.Load(o + 2, i) * p;
+        a3 += w.Load(o + 3, i) * p;
+        a4 += w.Load(o + 4, i) * p;
+        a5 += w.Load(o + 5, i) * p;
+        a6 += w.Load(o + 6, i) * p;
+        a7 += w.Load(o + 7, i) * p;
+      }
+      const V16 sums = Fold8(a0, a1, a2, a3, a4, a5, a6, a7);
+      float* yo = y + r * y_stride + o;
+      for (int j = 0; j < 8; ++j) yo[j] = accumulate ? yo[j] + sums[2 * j] : sums[2 * j];
+    }
+  }
+  if (o_tiles_end < o_end) Rows(x, rows, in, w, o_tiles_end, o_end, y, y_stride, accumulate);
+}
+
+// Either tiling by the number of rows.
+template <typename W>
+__attribute__((always_inline)) inline void Chunk(const float* x, int64_t rows, int64_t in,
+                                                 const W& w, int64_t begin, int64_t end, float* y,
+                                                 int64_t y_stride, bool accumulate) {
+  if (in % 16 != 0) return Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  if (rows >= 4) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  RowTiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
+}
+
 // One chunk of output rows: the tiled kernel when it applies. Each weight type gets its own
 // clones (AVX-512, AVX2 with FMA, baseline).
 MSWA_CPU_CLONES
 void ChunkF32(const float* x, int64_t rows, int64_t in, const DenseRows<float>& w, int64_t begin,
               int64_t end, float* y, int64_t y_stride, bool accumulate) {
-  if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
-  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Chunk(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 MSWA_CPU_CLONES
 void ChunkBf16(const float* x, int64_t rows, int64_t in, const DenseRows<Bf16>& w, int64_t begin,
                int64_t end, float* y, int64_t y_stride, bool accumulate) {
-  if (rows >= 4 && in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
-  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Chunk(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
-// int8 reads a quarter of fp32's bytes; one row at a time is still memory-bound, so it takes the
-// tiled path from a single row on (the tiles' leftover rows run one dot product at a time).
 MSWA_CPU_CLONES
 void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int64_t begin,
                int64_t end, float* y, int64_t y_stride, bool accumulate) {
-  if (in % 16 == 0) return Tiles(x, rows, in, w, begin, end, y, y_stride, accumulate);
-  Rows(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  Chunk(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 
 // Chunks of 64 output rows: enough work per chunk to amortize scheduling, enough chunks to

@@ -22,6 +22,8 @@ typedef float V16 __attribute__((vector_size(64)));
 typedef uint16_t U16x16 __attribute__((vector_size(32)));
 typedef uint32_t U32x16 __attribute__((vector_size(64)));
 typedef int8_t I8x16 __attribute__((vector_size(16)));
+typedef int16_t I16x16 __attribute__((vector_size(32)));
+typedef int32_t I32x16 __attribute__((vector_size(64)));
 
 __attribute__((always_inline)) inline V16 Load16(const float* p) {
   V16 v;
