@@ -58,6 +58,22 @@ absl::Status EngineOptions::Validate() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Mixed into every prefix-cache block hash: the model's configuration and the types its K/V are
+// computed and stored in (FNV-1a over their text). One process serves one model whose weights
+// never change, so this only has to separate what could differ inside one pool; it keeps block
+// hashes meaningful if they are ever logged or compared across servers of different models.
+uint64_t PrefixCacheSeed(const ModelConfig& config, at::ScalarType dtype, KvDType kv_dtype) {
+  const std::string identity = absl::StrCat(ModelConfigToJson(config), "|", c10::toString(dtype),
+                                            "|", KvDTypeName(kv_dtype));
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : identity) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config,
                                                        ModelWeights weights,
                                                        std::unique_ptr<Tokenizer> tokenizer,
@@ -78,6 +94,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   kv_config.max_model_len = options.max_model_len;
   for (const WindowGroup& g : layout.groups) kv_config.group_windows.push_back(g.window);
   kv_config.blocks_per_group = blocks;
+  kv_config.enable_prefix_caching = options.enable_prefix_caching;
+  kv_config.prefix_cache_seed = PrefixCacheSeed(config, dtype, kv_dtype);
   ASSIGN_OR_RETURN(KvCacheManager kv, KvCacheManager::Create(kv_config));
 
   PagedModelOptions model_options;
@@ -120,7 +138,7 @@ Engine::Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tok
   }
   absl::MutexLock lock(&mu_);
   for (int g = 0; g < kv_.num_groups(); ++g) {
-    stats_.groups.push_back({kv_.window(g), 0, kv_.total_blocks(g), 0});
+    stats_.groups.push_back({kv_.window(g), 0, kv_.total_blocks(g), 0, 0, 0});
   }
 }
 
@@ -189,6 +207,7 @@ absl::StatusOr<int64_t> Engine::SubmitGenerate(std::vector<int32_t> prompt,
   r->gen = options;
   r->prompt_len = static_cast<int64_t>(prompt.size());
   r->kv_max_tokens = r->prompt_len + options.max_tokens;
+  r->use_prefix_cache = options_.enable_prefix_caching && options.use_prefix_cache;
   r->sampler = std::make_unique<Sampler>(options.sampling, prompt);
   r->detok = std::make_unique<StreamingDetokenizer>(*tokenizer_);
   r->stop = std::make_unique<StopMatcher>(options.stop);
@@ -202,6 +221,9 @@ absl::StatusOr<int64_t> Engine::SubmitScore(const ScoreOptions& options, int64_t
   r->kind = Request::Kind::kScore;
   r->sink = std::move(sink);
   r->score = options;
+  // A score needs every position's logits, so a cached prefix saves it nothing; its blocks are
+  // left for a Generate that continues the same text.
+  r->use_prefix_cache = options_.enable_prefix_caching;
   if (expected_tokens >= 0) r->kv_max_tokens = expected_tokens + (options.add_bos ? 1 : 0);
   if (options.add_bos) {
     const int64_t bos = model_->config().bos_token_id;
@@ -282,7 +304,17 @@ void Engine::Admit() {
                  waiting_.end());
   while (!waiting_.empty()) {
     Request& r = *waiting_.front();
-    absl::Status s = kv_.Admit(r.id, r.kv_max_tokens);
+    absl::Status s;
+    if (r.use_prefix_cache && r.kind == Request::Kind::kGenerate) {
+      // Resume after the longest cached prefix: its blocks are referenced, not recomputed. The
+      // reservation is the same as without a hit, so admission is unchanged. The lookup and the
+      // admission run back to back on this thread, so the blocks cannot be evicted in between.
+      const int64_t cached = kv_.LongestCachedPrefix(r.tokens);
+      s = kv_.Admit(r.id, r.kv_max_tokens, r.tokens, cached);
+      if (s.ok()) r.computed = cached;
+    } else {
+      s = kv_.Admit(r.id, r.kv_max_tokens);
+    }
     if (absl::IsResourceExhausted(s)) return;  // first come, first served: wait for memory
     if (!s.ok()) {
       Finish(r, FinishReason::kAborted, s);
@@ -433,7 +465,11 @@ void Engine::UpdateStatsLocked() {
   for (int g = 0; g < kv_.num_groups(); ++g) {
     stats_.groups[g].used_blocks = kv_.used_blocks(g);
     stats_.groups[g].freed_by_window = kv_.blocks_freed_by_window(g);
+    stats_.groups[g].cached_blocks = kv_.cached_blocks(g);
+    stats_.groups[g].evicted_blocks = kv_.evicted_blocks(g);
   }
+  stats_.prefix_queried_tokens = kv_.prefix_queried_tokens();
+  stats_.prefix_hit_tokens = kv_.prefix_hit_tokens();
 }
 
 void Engine::Loop() {

@@ -56,6 +56,10 @@ struct EngineOptions {
   int32_t max_waiting = 256;          // queued requests beyond which Submit fails
   int32_t max_new_tokens = 4096;      // upper limit for GenerateOptions::max_tokens
   bool poison_freed_blocks = false;   // fill freed KV blocks with NaN (tests, debugging)
+  // Window-aware prefix caching (model/runtime/kv_cache_manager.h): a Generate resumes after the
+  // longest prefix of its prompt whose K/V earlier requests left in the pools, exactly; a hit
+  // saves prefill compute, never admission capacity. Score requests leave their blocks too.
+  bool enable_prefix_caching = true;
   // Tests: wraps the model the engine creates (fault injection). Unset in production.
   std::function<std::unique_ptr<PagedModel>(std::unique_ptr<PagedModel>)> wrap_model_for_testing;
   // Threads for matrix products and attention (0: every core). Set explicitly because LibTorch's
@@ -73,11 +77,17 @@ struct EngineStats {
   int64_t generated_tokens = 0;
   int64_t scored_tokens = 0;
   int64_t failed_steps = 0;  // forwards that threw; their requests were aborted
+  // Prefix caching: prompt tokens of Generate requests looked up, and how many came from the
+  // cache (monotonic).
+  int64_t prefix_queried_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
   struct Group {
     int64_t window = 0;
     int64_t used_blocks = 0;
     int64_t total_blocks = 0;
     int64_t freed_by_window = 0;
+    int64_t cached_blocks = 0;   // unreferenced blocks kept for prefix hits (also free)
+    int64_t evicted_blocks = 0;  // monotonic: cached blocks reused for new K/V
   };
   std::vector<Group> groups;
 };
@@ -173,6 +183,8 @@ class Engine {
   void Admit();
   void Finish(Request& r, FinishReason reason, absl::Status error = absl::OkStatus());
   void EmitGenerated(Request& r, const SampleResult& sample, const float* logits);
+  // Prefix caching: hands the token ids of the n positions the step just wrote to the KV manager.
+  void CommitTokens(Request& r, int64_t n);
   // A forward that threw: aborts the batch's requests, or all of them when the model is gone.
   void FailStep(const std::vector<Request*>& batch, const std::string& what);
   void DropFinished();  // removes finished requests from running_

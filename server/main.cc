@@ -57,6 +57,10 @@ ABSL_FLAG(int64_t, max_model_len, 32768, "Longest sequence when the model has un
 ABSL_FLAG(int32_t, max_waiting, 256, "Requests that may wait for admission; more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Upper limit of a Generate request's max_tokens");
 ABSL_FLAG(int32_t, threads, 0, "Compute threads (0: every core)");
+ABSL_FLAG(bool, enable_prefix_caching, true,
+          "Reuse the K/V of prompt prefixes earlier requests computed (window-aware: a windowed "
+          "head group keeps only the blocks its window still sees); --noenable_prefix_caching "
+          "turns it off");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, or cuda: weights and KV on the GPU (needs the CUDA kernels and a CUDA LibTorch)");
 ABSL_FLAG(std::string, dtype, "auto",
@@ -120,6 +124,7 @@ ServerConfig ConfigFromFlags() {
   c.engine.max_waiting = absl::GetFlag(FLAGS_max_waiting);
   c.engine.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   c.engine.num_threads = absl::GetFlag(FLAGS_threads);
+  c.engine.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
   c.limits.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
   c.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   c.limits.max_score_bytes = absl::GetFlag(FLAGS_max_score_bytes);

@@ -44,6 +44,10 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
   m->generated_tokens_ = &prometheus::BuildCounter().Name("mswa_generated_tokens_total").Help("Tokens generated").Register(r).Add({});
   m->scored_tokens_ = &prometheus::BuildCounter().Name("mswa_scored_tokens_total").Help("Tokens scored").Register(r).Add({});
   m->failed_steps_ = &prometheus::BuildCounter().Name("mswa_failed_steps_total").Help("Engine steps whose forward pass failed; their requests were aborted").Register(r).Add({});
+  m->prefix_queries_ = &prometheus::BuildCounter().Name("mswa_prefix_cache_queries_total").Help("Prompt tokens of Generate requests looked up in the prefix cache").Register(r).Add({});
+  m->prefix_hits_ = &prometheus::BuildCounter().Name("mswa_prefix_cache_hits_total").Help("Prompt tokens served from the prefix cache instead of computed").Register(r).Add({});
+  auto& cached = prometheus::BuildGauge().Name("mswa_kv_blocks_cached").Help("Unreferenced KV blocks kept for prefix-cache hits (free for admission), per window group").Register(r);
+  auto& evicted = prometheus::BuildCounter().Name("mswa_kv_blocks_evicted_total").Help("Cached KV blocks evicted for new K/V, per window group").Register(r);
   auto& used = prometheus::BuildGauge().Name("mswa_kv_blocks_used").Help("KV blocks in use, per window group").Register(r);
   auto& total = prometheus::BuildGauge().Name("mswa_kv_blocks_capacity").Help("KV blocks in the pool, per window group").Register(r);
   auto& freed = prometheus::BuildCounter().Name("mswa_kv_blocks_freed_by_window_total").Help("KV blocks freed because every token in them left the window").Register(r);
@@ -51,6 +55,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
     m->kv_used_.push_back(&used.Add({{"window", WindowLabel(w)}}));
     m->kv_total_.push_back(&total.Add({{"window", WindowLabel(w)}}));
     m->kv_freed_.push_back(&freed.Add({{"window", WindowLabel(w)}}));
+    m->kv_cached_.push_back(&cached.Add({{"window", WindowLabel(w)}}));
+    m->kv_evicted_.push_back(&evicted.Add({{"window", WindowLabel(w)}}));
   }
   Metrics* raw = m.get();
   auto http = MetricsHttpServer::Start(address, [raw] { return raw->Exposition(); });
@@ -101,11 +107,17 @@ void Metrics::Refresh(const EngineStats& s) {
   generated_tokens_->Increment(static_cast<double>(s.generated_tokens - last_.generated_tokens));
   scored_tokens_->Increment(static_cast<double>(s.scored_tokens - last_.scored_tokens));
   failed_steps_->Increment(static_cast<double>(s.failed_steps - last_.failed_steps));
+  prefix_queries_->Increment(static_cast<double>(s.prefix_queried_tokens - last_.prefix_queried_tokens));
+  prefix_hits_->Increment(static_cast<double>(s.prefix_hit_tokens - last_.prefix_hit_tokens));
   for (size_t g = 0; g < s.groups.size() && g < kv_used_.size(); ++g) {
     kv_used_[g]->Set(static_cast<double>(s.groups[g].used_blocks));
     kv_total_[g]->Set(static_cast<double>(s.groups[g].total_blocks));
-    const int64_t before = g < last_.groups.size() ? last_.groups[g].freed_by_window : 0;
-    kv_freed_[g]->Increment(static_cast<double>(s.groups[g].freed_by_window - before));
+    kv_cached_[g]->Set(static_cast<double>(s.groups[g].cached_blocks));
+    const bool seen = g < last_.groups.size();
+    kv_freed_[g]->Increment(static_cast<double>(s.groups[g].freed_by_window -
+                                                (seen ? last_.groups[g].freed_by_window : 0)));
+    kv_evicted_[g]->Increment(static_cast<double>(s.groups[g].evicted_blocks -
+                                                  (seen ? last_.groups[g].evicted_blocks : 0)));
   }
   last_ = s;
 }

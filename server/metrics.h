@@ -13,6 +13,10 @@
 //   mswa_kv_blocks_used{window}, mswa_kv_blocks_capacity{window}
 //   mswa_kv_blocks_freed_by_window_total{window}      blocks released as they left the window
 //   mswa_failed_steps_total                           engine steps whose forward pass threw
+//   mswa_prefix_cache_queries_total                   prompt tokens looked up in the prefix cache
+//   mswa_prefix_cache_hits_total                      ... and found there (not recomputed)
+//   mswa_kv_blocks_cached{window}                     unreferenced blocks kept for prefix hits
+//   mswa_kv_blocks_evicted_total{window}              cached blocks reused for new K/V
 //
 // Thread-safe: prometheus-cpp metrics are atomic; Refresh may run on any thread.
 #pragma once
@@ -78,8 +82,10 @@ class Metrics {
   prometheus::Counter* generated_tokens_ = nullptr;
   prometheus::Counter* scored_tokens_ = nullptr;
   prometheus::Counter* failed_steps_ = nullptr;
-  std::vector<prometheus::Gauge*> kv_used_, kv_total_;
-  std::vector<prometheus::Counter*> kv_freed_;
+  prometheus::Counter* prefix_queries_ = nullptr;
+  prometheus::Counter* prefix_hits_ = nullptr;
+  std::vector<prometheus::Gauge*> kv_used_, kv_total_, kv_cached_;
+  std::vector<prometheus::Counter*> kv_freed_, kv_evicted_;
   absl::Mutex mu_;  // guards the engine counters' last values and the source
   EngineStats last_ ABSL_GUARDED_BY(mu_);
   std::function<EngineStats()> source_ ABSL_GUARDED_BY(mu_);

@@ -32,6 +32,9 @@ struct GenerateOptions {
   bool ignore_eos = false;
   bool logprobs = false;      // report each sampled token's logprob
   int32_t top_logprobs = 0;   // and this many alternatives (0..kMaxTopLogprobs)
+  // With the engine's prefix caching on: resume after the longest cached prefix of the prompt,
+  // and leave this request's blocks for later ones. false: compute everything, cache nothing.
+  bool use_prefix_cache = true;
 };
 
 struct ScoreOptions {

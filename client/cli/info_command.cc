@@ -71,9 +71,9 @@ int RunInfo(MswaClient& client) {
                                  mswa::client::FormatBytes(k.bytes()),
                                  mswa::client::FormatBytes(k.full_attention_bytes()));
   }
-  std::cout << absl::StrFormat("KV cache:     %s, %s, block size %d tokens\n",
+  std::cout << absl::StrFormat("KV cache:     %s, %s, block size %d tokens, prefix caching %s\n",
                                mswa::client::FormatBytes(info.kv_cache_bytes()), info.kv_dtype(),
-                               info.kv_block_size());
+                               info.kv_block_size(), info.prefix_caching() ? "on" : "off");
   if (info.window_groups_size() > 0) {
     std::cout << absl::StrFormat("  %-8s %8s %18s %12s\n", "window", "kv_heads",
                                  "max blocks/seq", "total blocks");

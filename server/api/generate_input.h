@@ -32,6 +32,7 @@ struct GenerateInput {
   bool ignore_eos = false;
   bool logprobs = false;     // each sampled token's logprob
   int64_t top_logprobs = 0;  // and this many alternatives, [0, kMaxTopLogprobs of server/request.h]
+  bool use_prefix_cache = true;  // false: this request neither reads nor fills the prefix cache
 };
 
 }  // namespace mswa

@@ -81,6 +81,7 @@ absl::StatusOr<PreparedGenerate> PrepareGenerate(const GenerateInput& in, const 
   g.top_logprobs = static_cast<int32_t>(in.top_logprobs);
   g.logprobs = in.logprobs || in.top_logprobs > 0;
   g.ignore_eos = in.ignore_eos;
+  g.use_prefix_cache = in.use_prefix_cache;
   g.stop = in.stop;
 
   if (in.prompt_text.has_value()) {

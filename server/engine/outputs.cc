@@ -13,6 +13,7 @@ Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tens
     Request& r = *s.r;
     if (s.n == 0) continue;
     r.computed += s.n;
+    if (r.use_prefix_cache) CommitTokens(r, s.n);
     kv_.FreeOutOfWindow(r.id);
     if (r.kind == Request::Kind::kScore) {
       EngineEvent e;
@@ -41,6 +42,21 @@ Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tens
     EmitGenerated(r, sample, row_logits);
   }
   return counts;
+}
+
+void Engine::CommitTokens(Request& r, int64_t n) {
+  // Positions computed - n .. computed - 1 were written in every layer by this step's forward;
+  // hash them before FreeOutOfWindow releases blocks that would otherwise be lost to the cache.
+  std::vector<int32_t> ids;
+  if (r.kind == Request::Kind::kGenerate) {
+    ids.assign(r.tokens.begin() + (r.computed - n), r.tokens.begin() + r.computed);
+  } else {
+    ids.assign(r.unfed.begin(), r.unfed.begin() + n);
+  }
+  const absl::Status s = kv_.CommitTokens(r.id, ids);
+  // Cannot fail for a sequence whose positions were just appended; if it ever does, the request
+  // goes on without caching (its output does not depend on it).
+  if (!s.ok()) r.use_prefix_cache = false;
 }
 
 void Engine::EmitGenerated(Request& r, const SampleResult& sample, const float* logits) {

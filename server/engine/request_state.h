@@ -28,6 +28,9 @@ struct Engine::Request {
   bool cancelled = false;
   int64_t kv_max_tokens = -1;  // reservation bound handed to the KV manager
   int64_t computed = 0;        // tokens in the KV cache (positions 0 .. computed-1)
+  // Prefix caching on for this request: a Generate resumes after a cached prefix, and every
+  // request commits its tokens so later ones can hit its blocks.
+  bool use_prefix_cache = false;
 
   // Generate: prompt then sampled tokens; tokens[computed..] still to be fed.
   GenerateOptions gen;

@@ -99,6 +99,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     in.max_tokens = req.stopping().max_tokens();
     in.stop.assign(req.stopping().stop().begin(), req.stopping().stop().end());
     in.ignore_eos = req.stopping().ignore_eos();
+    in.use_prefix_cache = !req.skip_prefix_cache();
     in.logprobs = req.logprobs();
     in.top_logprobs = req.top_logprobs();
     absl::StatusOr<PreparedGenerate> prepared =

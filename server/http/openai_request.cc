@@ -149,6 +149,7 @@ absl::Status ParseCommon(Body& b, GenerateInput* g, bool* stream, bool* include_
   RETURN_IF_ERROR(b.Number("min_p", &g->min_p));
   RETURN_IF_ERROR(b.Number("repetition_penalty", &g->repetition_penalty));
   RETURN_IF_ERROR(b.Bool("ignore_eos", &g->ignore_eos));
+  RETURN_IF_ERROR(b.Bool("cache_prompt", &g->use_prefix_cache));  // llama.cpp's name
   if (b.Has("seed")) {
     int64_t seed = 0;
     RETURN_IF_ERROR(b.Integer("seed", &seed));
