@@ -13,6 +13,9 @@
 // table lined up with llama.cpp's llama-bench (pp512, tg128) plus batched decode:
 //   build/bench/engine_bench --model_dir DIR [--dtype auto|float32|bfloat16]
 //       [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N] [--batches 8,32]
+//
+// MSWA_BENCH_PREFIX_CACHING=0 runs either with prefix caching off (prompts here are random, so
+// the cache only costs its bookkeeping: compare the two).
 #include <ATen/Parallel.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -84,10 +87,16 @@ double MatmulFlops() {
   return best;
 }
 
+bool PrefixCaching() {
+  const char* v = std::getenv("MSWA_BENCH_PREFIX_CACHING");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 std::unique_ptr<Engine> MakeEngine(const ModelConfig& c, int64_t budget,
                                    std::optional<at::ScalarType> dtype = std::nullopt) {
   EngineOptions o;
   o.dtype = dtype;
+  o.enable_prefix_caching = PrefixCaching();
   o.kv_cache_bytes = int64_t{512} << 20;
   o.max_tokens_per_step = budget;
   o.max_new_tokens = 1 << 30;
@@ -299,6 +308,7 @@ int RunModelDir(const DirBenchOptions& opt) {
   const int64_t params = weights->num_parameters();
   const at::ScalarType stored = weights->dtype();
   EngineOptions o;
+  o.enable_prefix_caching = PrefixCaching();
   o.dtype = opt.dtype;
   o.kv_cache_dtype = opt.kv_dtype;
   o.num_threads = opt.threads;

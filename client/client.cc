@@ -298,6 +298,7 @@ absl::StatusOr<mswa::v1::GenerateRequest> MakeGenerateRequest(const GenerateOpti
   stopping->set_ignore_eos(options.ignore_eos);
   request.set_logprobs(options.logprobs || options.top_logprobs > 0);
   request.set_top_logprobs(options.top_logprobs);
+  request.set_skip_prefix_cache(options.skip_prefix_cache);
   return request;
 }
 

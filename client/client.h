@@ -128,6 +128,7 @@ struct GenerateOptions {
   bool logprobs = false;
   int32_t top_logprobs = 0;
   bool add_bos = true;
+  bool skip_prefix_cache = false;  // compute the whole prompt even when the server caches prefixes
 
   // InvalidArgument naming the first bad field, with the proto's documented ranges: empty
   // prompt, max_tokens < 1, temperature < 0 or not finite, top_k < 0, top_p outside (0, 1],

@@ -56,6 +56,8 @@ ABSL_FLAG(bool, ignore_eos, false, "keep generating after the EOS token");
 ABSL_FLAG(bool, logprobs, false, "return the log-probability of each sampled token");
 ABSL_FLAG(int32_t, top_logprobs, 0, "also return the N most likely alternatives (0..20)");
 ABSL_FLAG(bool, no_bos, false, "do not prepend the BOS token (generate, score)");
+ABSL_FLAG(bool, skip_prefix_cache, false,
+          "compute the whole prompt even if the server has its prefix cached (same output)");
 // score
 ABSL_FLAG(bool, per_token, false, "print the log-probability of every scored token");
 // health
@@ -99,7 +101,7 @@ void PrintHelp(std::ostream& out) {
       {"global flags", {"target", "deadline", "tls", "tls_ca", "tls_server_name", "json", "quiet"}},
       {"generate",
        {"max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed",
-        "ignore_eos", "logprobs", "top_logprobs", "no_bos"}},
+        "ignore_eos", "logprobs", "top_logprobs", "no_bos", "skip_prefix_cache"}},
       {"score", {"no_bos", "per_token"}},
       {"health", {"service"}},
       {"tokenize", {"bos"}},
@@ -231,6 +233,7 @@ int RunGenerate(MswaClient& client, const std::vector<std::string>& args,
   options.logprobs = absl::GetFlag(FLAGS_logprobs);
   options.top_logprobs = absl::GetFlag(FLAGS_top_logprobs);
   options.add_bos = !absl::GetFlag(FLAGS_no_bos);
+  options.skip_prefix_cache = absl::GetFlag(FLAGS_skip_prefix_cache);
   absl::StatusOr<mswa::v1::GenerateRequest> request = mswa::client::MakeGenerateRequest(options);
   if (!request.ok()) return UsageError(std::string(request.status().message()));
 

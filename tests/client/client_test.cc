@@ -128,6 +128,12 @@ TEST(GenerateOptions, MakeGenerateRequestFillsEveryField) {
   EXPECT_EQ(r->sampling().top_p(), 1.0f);
   EXPECT_TRUE(r->logprobs());  // implied by top_logprobs
   EXPECT_EQ(r->top_logprobs(), 3);
+  EXPECT_FALSE(r->skip_prefix_cache());
+
+  o.skip_prefix_cache = true;
+  r = MakeGenerateRequest(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->skip_prefix_cache());
 
   o.seed = 0;  // zero is a seed, not "unset"
   r = MakeGenerateRequest(o);
