@@ -5,6 +5,7 @@
 set -euo pipefail
 SERVER=$1 MODEL_TOOL=$2 WORK=$3
 HERE="$(cd "$(dirname "$0")" && pwd)"
+source "$HERE/start_server.sh"
 if ! command -v node > /dev/null; then
   echo "SKIP: node is not installed (scripts/setup.sh installs it)"; exit 77
 fi
@@ -14,14 +15,5 @@ fi
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$MODEL_TOOL" init "$WORK/tiny" --preset mswa --hidden 32 --layers 4 --heads 4 \
   --window 16 > /dev/null
-"$SERVER" --model_dir "$WORK/tiny" --listen 127.0.0.1:0 --metrics_listen "" --http_listen 127.0.0.1:0 \
-  > "$WORK/server.out" 2> "$WORK/server.err" &
-PID=$!
-trap 'kill $PID 2> /dev/null || true; wait $PID 2> /dev/null || true' EXIT
-for _ in $(seq 600); do
-  grep -q '"event":"serving"' "$WORK/server.err" 2> /dev/null && break
-  kill -0 $PID 2> /dev/null || { cat "$WORK/server.err"; exit 1; }
-  sleep 0.1
-done
-PORT=$(sed -n 's|.*HTTP API on http://[^:]*:||p' "$WORK/server.out")
+start_http_server "$SERVER" "$WORK" --model_dir "$WORK/tiny"
 node "$HERE/openai_node/openai_client_test.mjs" "http://127.0.0.1:$PORT/v1" tiny

@@ -6,19 +6,11 @@
 #   readme_examples_test.sh SOURCE_DIR MSWA_SERVER WORK_DIR
 set -euo pipefail
 SRC=$1 SERVER=$2 WORK=$3
+source "$(cd "$(dirname "$0")" && pwd)/start_server.sh"
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$SERVER" --model_dir "$SRC/models/mswa-books-small" --listen 127.0.0.1:0 --metrics_listen "" \
-  --http_listen 127.0.0.1:0 > "$WORK/server.out" 2> "$WORK/server.err" &
-PID=$!
-trap 'kill $PID 2> /dev/null || true; wait $PID 2> /dev/null || true' EXIT
-for _ in $(seq 600); do
-  grep -q '"event":"serving"' "$WORK/server.err" 2> /dev/null && break
-  kill -0 $PID 2> /dev/null || { cat "$WORK/server.err"; exit 1; }
-  sleep 0.1
-done
-PORT=$(sed -n 's|.*HTTP API on http://[^:]*:||p' "$WORK/server.out")
+start_http_server "$SERVER" "$WORK" --model_dir "$SRC/models/mswa-books-small"
 [ -n "$PORT" ] || fail "no HTTP port in $(cat "$WORK/server.out")"
 
 # Blocks to files, one per block.
