@@ -7,6 +7,13 @@
 namespace mswa {
 
 struct EngineCall::Queue {
+  // Engine thread: appends an event and wakes Next.
+  void Push(EngineEvent e) {
+    absl::MutexLock lock(&mu);
+    events.push_back(std::move(e));
+    ready.Signal();
+  }
+
   absl::Mutex mu;
   absl::CondVar ready;
   std::deque<EngineEvent> events ABSL_GUARDED_BY(mu);
@@ -37,9 +44,7 @@ absl::StatusOr<std::unique_ptr<EngineCall>> EngineCall::Submit(Engine& engine, M
       if (e.finished) queue->metrics->Queued(e.timings.queue_seconds);
     }
     if (!e.token_ids.empty()) queue->last_token = now;
-    absl::MutexLock lock(&queue->mu);
-    queue->events.push_back(std::move(e));
-    queue->ready.Signal();
+    queue->Push(std::move(e));
   });
   if (!id.ok()) return id.status();
   std::unique_ptr<EngineCall> call(new EngineCall(engine, std::move(queue)));
@@ -50,11 +55,8 @@ absl::StatusOr<std::unique_ptr<EngineCall>> EngineCall::Submit(Engine& engine, M
 absl::StatusOr<std::unique_ptr<EngineCall>> EngineCall::SubmitScore(
     Engine& engine, const ScoreOptions& options, const std::vector<int32_t>& tokens, int64_t bytes) {
   auto queue = std::make_shared<Queue>();
-  auto id = engine.SubmitScore(options, static_cast<int64_t>(tokens.size()), [queue](EngineEvent e) {
-    absl::MutexLock lock(&queue->mu);
-    queue->events.push_back(std::move(e));
-    queue->ready.Signal();
-  });
+  auto id = engine.SubmitScore(options, static_cast<int64_t>(tokens.size()),
+                               [queue](EngineEvent e) { queue->Push(std::move(e)); });
   if (!id.ok()) return id.status();
   std::unique_ptr<EngineCall> call(new EngineCall(engine, std::move(queue)));
   call->id_ = *id;
