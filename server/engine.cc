@@ -64,6 +64,14 @@ namespace {
 // computed and stored in (FNV-1a over their text). One process serves one model whose weights
 // never change, so this only has to separate what could differ inside one pool; it keeps block
 // hashes meaningful if they are ever logged or compared across servers of different models.
+// Entries the score cache keeps: as many blocks as the largest window group's pool holds, so
+// it can describe every block the KV cache can hold at once.
+int64_t MaxPoolBlocks(const KvCacheManager& kv) {
+  int64_t most = 0;
+  for (int g = 0; g < kv.num_groups(); ++g) most = std::max(most, kv.total_blocks(g));
+  return most;
+}
+
 uint64_t PrefixCacheSeed(const ModelConfig& config, at::ScalarType dtype, KvDType kv_dtype) {
   const std::string identity = absl::StrCat(ModelConfigToJson(config), "|", c10::toString(dtype),
                                             "|", KvDTypeName(kv_dtype));
@@ -132,7 +140,8 @@ Engine::Engine(std::unique_ptr<PagedModel> model, std::unique_ptr<Tokenizer> tok
               : std::max<int64_t>(1, options.max_tokens_per_step / 4),
           options.prompt_step_bulk_tokens > 0
               ? std::min(options.prompt_step_bulk_tokens, options.max_tokens_per_step)
-              : std::max<int64_t>(1, options.max_tokens_per_step / 32)}) {
+              : std::max<int64_t>(1, options.max_tokens_per_step / 32)}),
+      score_cache_(options.enable_prefix_caching ? MaxPoolBlocks(kv_) : 0) {
   for (int g = 0; g < kv_.num_groups(); ++g) {
     group_limits_.push_back({kv_.window(g), kv_.total_blocks(g), kv_.ring_size(g)});
   }
@@ -404,6 +413,12 @@ bool Engine::Step() {
   }
   DropFinished();
   Admit();
+  for (auto& r : running_) {
+    if (r->kind == Request::Kind::kScore && r->use_prefix_cache && !r->prefix_looked_up &&
+        r->Feedable() > 0) {
+      ResumeScoreFromCache(*r);
+    }
+  }
 
   // ---- plan (server/engine/scheduler.h) ------------------------------------------------------
   std::vector<SchedEntry> entries;

@@ -33,6 +33,7 @@
 #include "model/format/weights.h"
 #include "server/engine/engine_info.h"
 #include "server/engine/scheduler.h"
+#include "server/engine/score_prefix_cache.h"
 #include "server/request.h"
 
 namespace mswa {
@@ -185,6 +186,11 @@ class Engine {
   void EmitGenerated(Request& r, const SampleResult& sample, const float* logits);
   // Prefix caching: hands the token ids of the n positions the step just wrote to the KV manager.
   void CommitTokens(Request& r, int64_t n);
+  // Prefix caching of scores (server/engine/score_prefix.cc): a scoring request that has not
+  // fed a position yet resumes after the longest prefix of its text whose K/V and scores are
+  // cached; and each step's scores go into the cache as the request's blocks fill.
+  void ResumeScoreFromCache(Request& r);
+  void RecordScores(Request& r, int64_t n, const std::vector<float>& logprobs);
   // A forward that threw: aborts the batch's requests, or all of them when the model is gone.
   void FailStep(const std::vector<Request*>& batch, const std::string& what);
   void DropFinished();  // removes finished requests from running_
@@ -198,6 +204,7 @@ class Engine {
   EngineOptions options_;
   std::vector<GroupLimit> group_limits_;  // immutable after construction
   Scheduler scheduler_;                    // engine thread only
+  ScorePrefixCache score_cache_;           // engine thread only
 
   // Shared with submitting threads.
   mutable absl::Mutex mu_;

@@ -171,9 +171,9 @@ int64_t KvCacheManager::LongestCachedPrefix(absl::Span<const int32_t> prompt) co
   return 0;
 }
 
-absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens,
-                                   absl::Span<const int32_t> prompt, int64_t cached_tokens) {
-  if (absl::Status s = CheckAdmit(seq_id, max_tokens); !s.ok()) return s;
+absl::Status KvCacheManager::CheckCachedPrefix(absl::Span<const int32_t> prompt,
+                                               int64_t cached_tokens, int64_t max_tokens,
+                                               std::vector<uint64_t>* chain) const {
   const int64_t B = config_.block_size;
   const int64_t prompt_len = static_cast<int64_t>(prompt.size());
   if (cached_tokens < 0 || cached_tokens % B != 0 ||
@@ -187,29 +187,58 @@ absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens,
   if (cached_tokens > 0 && !config_.enable_prefix_caching) {
     return absl::InvalidArgumentError("cached prefix given but prefix caching is off");
   }
-  const std::vector<uint64_t> chain =
-      ChainHashes(prompt, B, config_.prefix_cache_seed, cached_tokens / B);
+  *chain = ChainHashes(prompt, B, config_.prefix_cache_seed, cached_tokens / B);
   for (const WindowGroupManager& group : groups_) {
-    if (!group.HasPrefix(cached_tokens, chain)) {
+    if (!group.HasPrefix(cached_tokens, *chain)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the first ", cached_tokens, " prompt tokens are no longer cached in window group ",
           group.group(), "; look the prefix up again"));
     }
   }
-  for (WindowGroupManager& group : groups_) {
-    group.Reserve(seq_id, max_tokens);
-    group.AdoptPrefix(seq_id, cached_tokens, chain);
-  }
-  Sequence seq;
-  seq.max_tokens = max_tokens;
+  return absl::OkStatus();
+}
+
+void KvCacheManager::AdoptChecked(int64_t seq_id, Sequence& seq, int64_t prompt_len,
+                                  int64_t cached_tokens, const std::vector<uint64_t>& chain) {
+  for (WindowGroupManager& group : groups_) group.AdoptPrefix(seq_id, cached_tokens, chain);
   seq.num_tokens = cached_tokens;
   seq.num_committed = cached_tokens;
   if (!chain.empty()) seq.last_hash = chain.back();
-  seqs_.emplace(seq_id, std::move(seq));
   if (config_.enable_prefix_caching) {
     prefix_queried_tokens_ += prompt_len;
     prefix_hit_tokens_ += cached_tokens;
   }
+}
+
+absl::Status KvCacheManager::Admit(int64_t seq_id, int64_t max_tokens,
+                                   absl::Span<const int32_t> prompt, int64_t cached_tokens) {
+  if (absl::Status s = CheckAdmit(seq_id, max_tokens); !s.ok()) return s;
+  std::vector<uint64_t> chain;
+  if (absl::Status s = CheckCachedPrefix(prompt, cached_tokens, max_tokens, &chain); !s.ok()) {
+    return s;
+  }
+  for (WindowGroupManager& group : groups_) group.Reserve(seq_id, max_tokens);
+  Sequence& seq = seqs_.emplace(seq_id, Sequence{}).first->second;
+  seq.max_tokens = max_tokens;
+  AdoptChecked(seq_id, seq, static_cast<int64_t>(prompt.size()), cached_tokens, chain);
+  return absl::OkStatus();
+}
+
+absl::Status KvCacheManager::AdoptCachedPrefix(int64_t seq_id, absl::Span<const int32_t> prompt,
+                                               int64_t cached_tokens) {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end()) return absl::NotFoundError(absl::StrCat("unknown sequence ", seq_id));
+  Sequence& seq = it->second;
+  if (seq.num_tokens != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sequence ", seq_id, " has ", seq.num_tokens, " positions already; a cached prefix can "
+        "only start a sequence"));
+  }
+  std::vector<uint64_t> chain;
+  if (absl::Status s = CheckCachedPrefix(prompt, cached_tokens, seq.max_tokens, &chain); !s.ok()) {
+    return s;
+  }
+  AdoptChecked(seq_id, seq, static_cast<int64_t>(prompt.size()), cached_tokens, chain);
   return absl::OkStatus();
 }
 

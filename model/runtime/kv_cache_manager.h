@@ -176,6 +176,18 @@ class KvCacheManager {
   absl::Status Admit(int64_t seq_id, int64_t max_tokens, absl::Span<const int32_t> prompt,
                      int64_t cached_tokens);
 
+  // The hit part of that Admit for a sequence admitted earlier without a prompt, whose tokens
+  // arrived since (a scoring stream's text): references the cached blocks of `prompt`'s first
+  // cached_tokens positions and starts the sequence there, counting queried and hit tokens the
+  // same way. Errors, changing nothing:
+  //   NotFound            unknown seq_id
+  //   FailedPrecondition  the sequence has positions already (num_tokens > 0), or some needed
+  //                       block is no longer cached
+  //   InvalidArgument     as Admit's, against the sequence's max_tokens
+  absl::Status AdoptCachedPrefix(int64_t seq_id, absl::Span<const int32_t> prompt,
+                                 int64_t cached_tokens);
+  uint64_t prefix_cache_seed() const { return config_.prefix_cache_seed; }
+
   // Prefix caching: the token ids of positions [c, c + tokens.size()), c = the positions
   // committed so far (the cached prefix after a hit, else 0), once their K/V is written in every
   // layer: call after the step's forward and before FreeOutOfWindow, whose freed blocks are
@@ -262,6 +274,13 @@ class KvCacheManager {
   explicit KvCacheManager(KvCacheConfig config);
   // Admit's checks before anything changes: AlreadyExists, InvalidArgument, ResourceExhausted.
   absl::Status CheckAdmit(int64_t seq_id, int64_t max_tokens) const;
+  // The cached-prefix checks of Admit and AdoptCachedPrefix (InvalidArgument, FailedPrecondition);
+  // fills `chain` with the prefix's chain hashes.
+  absl::Status CheckCachedPrefix(absl::Span<const int32_t> prompt, int64_t cached_tokens,
+                                 int64_t max_tokens, std::vector<uint64_t>* chain) const;
+  // References the checked prefix's blocks in every group and starts `seq` after it.
+  void AdoptChecked(int64_t seq_id, Sequence& seq, int64_t prompt_len, int64_t cached_tokens,
+                    const std::vector<uint64_t>& chain);
   // CheckInvariants' prefix-caching part for one sequence in one group.
   absl::Status CheckSharing(const WindowGroupManager& group, int64_t seq_id,
                             const Sequence& seq) const;

@@ -18,14 +18,17 @@ Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tens
     if (r.kind == Request::Kind::kScore) {
       EngineEvent e;
       e.request_id = r.id;
+      std::vector<float> lps(s.n);
       for (int64_t j = 0; j < s.n; ++j, ++row) {
         const int32_t target = r.unfed[j + 1];
         r.totals.bytes_scored += static_cast<int64_t>(tokenizer_->TokenBytes(target).size());
         const float lp = LogSoftmaxAt(logits_data + row * vocab, vocab, target);
+        lps[j] = lp;
         r.totals.total_nll -= lp;
         ++r.totals.tokens;
         if (r.score.per_token_logprobs) e.token_logprobs.push_back(lp);
       }
+      if (r.use_prefix_cache) RecordScores(r, s.n, lps);
       r.unfed.erase(r.unfed.begin(), r.unfed.begin() + s.n);
       counts.scored += s.n;
       r.totals.bytes = r.bytes_fed;

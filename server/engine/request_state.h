@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -48,6 +49,15 @@ struct Engine::Request {
   int64_t bytes_fed = 0;
   bool input_closed = false;
   ScoreTotals totals;
+  // Prefix caching of scores (score_prefix.cc): the chain hash of the last full block fed, the
+  // token ids and log-probabilities of the positions fed after it, the log-probability of the
+  // next position's token (computed by the last row fed; NaN before any), and whether the
+  // cache was looked up (once, before the first position is fed).
+  uint64_t lp_chain = 0;
+  std::vector<int32_t> lp_ids;
+  std::vector<float> lp_vals;
+  float next_lp = std::numeric_limits<float>::quiet_NaN();
+  bool prefix_looked_up = false;
 
   // Tokens that can go into this step.
   int64_t Feedable() const {

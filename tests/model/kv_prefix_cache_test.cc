@@ -244,5 +244,34 @@ TEST(KvPrefixCache, BadArgumentsChangeNothing) {
   EXPECT_TRUE(m.CheckInvariants().ok()) << m.CheckInvariants();
 }
 
+// A sequence admitted without a prompt (a scoring stream) adopts a cached prefix once its text
+// is known, exactly as Admit with that prompt would have; once it has positions it cannot.
+TEST(KvPrefixCache, AdoptCachedPrefixStartsAnAdmittedSequence) {
+  KvCacheManager m = MakePrefixCached({4, 0}, {12, 12}, 2, 2, 16);
+  const Tokens T = Iota(100, 8);
+  RunSequence(m, 1, T, 8, 2);
+  m.Release(1);
+  const Tokens prompt = Concat(T, {1});
+  const int64_t queried = m.prefix_queried_tokens();
+  EXPECT_EQ(m.AdoptCachedPrefix(2, prompt, 8).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(m.Admit(2, 12).ok());
+  EXPECT_EQ(m.AdoptCachedPrefix(2, prompt, 3).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(m.AdoptCachedPrefix(2, Concat(Iota(200, 8), {1}), 8).code(),
+            absl::StatusCode::kFailedPrecondition);  // not cached
+  EXPECT_EQ(m.num_tokens(2), 0);
+  ASSERT_TRUE(m.AdoptCachedPrefix(2, prompt, m.LongestCachedPrefix(prompt)).ok());
+  EXPECT_EQ(m.num_tokens(2), 8);
+  EXPECT_EQ(m.prefix_hit_tokens(), 8);
+  EXPECT_EQ(m.prefix_queried_tokens(), queried + 9);
+  EXPECT_EQ(m.live_blocks(2, 0), 2);  // window 4 at position 8: blocks of positions 5 .. 7
+  EXPECT_EQ(m.live_blocks(2, 1), 4);
+  EXPECT_TRUE(m.CheckInvariants().ok()) << m.CheckInvariants();
+  EXPECT_EQ(m.AdoptCachedPrefix(2, prompt, 8).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(m.Append(2, 1).ok());
+  ASSERT_TRUE(m.CommitTokens(2, {1}).ok());
+  m.FreeOutOfWindow(2);
+  EXPECT_TRUE(m.CheckInvariants().ok()) << m.CheckInvariants();
+}
+
 }  // namespace
 }  // namespace mswa

@@ -1,7 +1,8 @@
 // Prefix caching through the engine: a request that resumes after a cached prefix returns the
 // same tokens and log-probabilities (within 1e-5) as the same request on a cold engine, for
 // prefixes that end inside a block, on a block edge and beyond every window, greedy and seeded;
-// scoring leaves its blocks for a Generate over the same text; the per-request opt-out; and,
+// scoring leaves its blocks for a Generate over the same text, and a score of a text that
+// repeats a scored prefix resumes after it with the same scores; the per-request opt-out; and,
 // under memory pressure with many requests sharing prefixes, every request is admitted, none
 // fails and the KV manager's invariants hold after every step. Freed and evicted blocks are
 // poisoned with NaN, so reading a block the cache gave back shows up as NaN.
@@ -306,6 +307,90 @@ TEST(EnginePrefixCache, ManyRequestsSharingPrefixesUnderMemoryPressureAllSucceed
     ASSERT_TRUE(j.done);
     ExpectSame(Generate(*cold, j.prompt, j.g), j.out);
   }
+}
+
+struct Scored {
+  ScoreTotals totals;
+  std::vector<float> logprobs;
+  bool ok = false;
+};
+
+// Scores `text` (BOS first) fed in pieces of `chunk` tokens, the first one stepped alone, to
+// completion.
+Scored Score(Engine& e, const std::vector<int32_t>& text, size_t chunk) {
+  Scored out;
+  ScoreOptions so;
+  so.add_bos = true;
+  so.per_token_logprobs = true;
+  auto id = e.SubmitScore(so, static_cast<int64_t>(text.size()), [&out](EngineEvent ev) {
+    out.logprobs.insert(out.logprobs.end(), ev.token_logprobs.begin(), ev.token_logprobs.end());
+    out.totals = ev.score;
+    if (ev.finished) out.ok = ev.error.ok();
+  });
+  EXPECT_TRUE(id.ok()) << id.status();
+  for (size_t begin = 0; begin < text.size(); begin += chunk) {
+    const size_t end = std::min(text.size(), begin + chunk);
+    const std::vector<int32_t> piece(text.begin() + begin, text.begin() + end);
+    EXPECT_TRUE(e.FeedScore(*id, piece, static_cast<int64_t>(piece.size()), end == text.size()).ok());
+    if (begin == 0) e.Step();  // the first piece arrives alone, as a stream's first chunk may
+  }
+  for (int i = 0; i < 100000 && e.Step(); ++i) {
+    EXPECT_TRUE(e.kv().CheckInvariants().ok()) << e.kv().CheckInvariants();
+  }
+  return out;
+}
+
+void ExpectSameScore(const Scored& cold, const Scored& hit) {
+  ASSERT_TRUE(cold.ok);
+  ASSERT_TRUE(hit.ok);
+  EXPECT_EQ(cold.totals.tokens, hit.totals.tokens);
+  EXPECT_EQ(cold.totals.bytes, hit.totals.bytes);
+  EXPECT_EQ(cold.totals.bytes_scored, hit.totals.bytes_scored);
+  EXPECT_NEAR(cold.totals.total_nll, hit.totals.total_nll, 1e-4);
+  ASSERT_EQ(cold.logprobs.size(), hit.logprobs.size());
+  for (size_t i = 0; i < cold.logprobs.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(hit.logprobs[i])) << i;
+    EXPECT_NEAR(cold.logprobs[i], hit.logprobs[i], 1e-5) << i;
+  }
+}
+
+TEST(EnginePrefixCache, ScoringATextThatRepeatsAScoredPrefixReusesItsKvAndScores) {
+  for (const ModelConfig& c : Configs()) {
+    SCOPED_TRACE(::testing::Message() << "windows " << c.attention_windows[0][2]);
+    const std::vector<int32_t> text = Tokens(120, 21);
+    std::vector<int32_t> other = text;
+    for (size_t i = 70; i < other.size(); ++i) other[i] = (other[i] + 1) % 256;
+    auto warm = Make(c, Options(true));
+    auto cold = Make(c, Options(false));
+    const Scored first = Score(*warm, text, 1000);
+    EXPECT_EQ(warm->stats().prefix_hit_tokens, 0);
+    // BOS + 120 tokens: every block of positions 0 .. 119 has K/V and scores. A repeat scores
+    // tokens 1 .. 116 from the cache: the last block with scores (29) must also hold the token
+    // after the hit, which must have its own target.
+    const Scored again = Score(*warm, text, 1000);
+    EXPECT_EQ(warm->stats().prefix_hit_tokens, 116);
+    ExpectSameScore(first, again);
+    // Sharing BOS + 70 tokens: 17 full blocks, the last of them opens after the hit (64).
+    const Scored partial = Score(*warm, other, 1000);
+    EXPECT_EQ(warm->stats().prefix_hit_tokens, 116 + 64);
+    ExpectSameScore(Score(*cold, other, 1000), partial);
+    // Fed in small pieces, the lookup sees only the first piece (here 3 blocks' worth).
+    const Scored pieces = Score(*warm, text, 11);
+    EXPECT_EQ(warm->stats().prefix_hit_tokens, 116 + 64 + 8);
+    ExpectSameScore(first, pieces);
+  }
+}
+
+TEST(EnginePrefixCache, AGenerateLeavesNoScoresSoAScoreOfItsPromptComputesAll) {
+  const ModelConfig& c = Configs()[0];
+  const std::vector<int32_t> text = Tokens(60, 23);
+  auto e = Make(c, Options(true));
+  std::vector<int32_t> prompt = Concat({static_cast<int32_t>(c.bos_token_id)}, text);
+  ASSERT_TRUE(Generate(*e, prompt, Greedy(2)).ok);
+  const int64_t hits = e->stats().prefix_hit_tokens;
+  auto cold = Make(c, Options(false));
+  ExpectSameScore(Score(*cold, text, 1000), Score(*e, text, 1000));
+  EXPECT_EQ(e->stats().prefix_hit_tokens, hits);
 }
 
 TEST(EnginePrefixCache, InfoStatesIt) {
