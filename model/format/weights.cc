@@ -18,6 +18,38 @@
 #include "nlohmann/json.hpp"
 
 namespace mswa {
+
+absl::StatusOr<std::vector<std::string>> CheckpointFiles(const std::string& model_dir) {
+  const std::string single = model_dir + "/model.safetensors";
+  const std::string index_path = model_dir + "/model.safetensors.index.json";
+  struct stat st;
+  if (stat(single.c_str(), &st) == 0) return std::vector<std::string>{single};
+  if (stat(index_path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(model_dir, " has neither model.safetensors nor "
+                                            "model.safetensors.index.json"));
+  }
+  std::ifstream in(index_path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json index = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
+      !index["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(index_path, ": not JSON with a \"weight_map\" object"));
+  }
+  std::set<std::string> shards;
+  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+    if (!it.value().is_string() || it.value().get<std::string>().find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          index_path, ": weight_map[\"", it.key(), "\"] must name a file in the directory"));
+    }
+    shards.insert(it.value().get<std::string>());
+  }
+  std::vector<std::string> paths;
+  for (const std::string& f : shards) paths.push_back(model_dir + "/" + f);
+  return paths;
+}
+
 namespace {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -136,35 +168,7 @@ struct Checkpoint {
 
 absl::StatusOr<Checkpoint> OpenCheckpoint(const std::string& model_dir) {
   Checkpoint ck;
-  const std::string single = model_dir + "/model.safetensors";
-  const std::string index_path = model_dir + "/model.safetensors.index.json";
-  struct stat st;
-  std::vector<std::string> paths;
-  if (stat(single.c_str(), &st) == 0) {
-    paths.push_back(single);
-  } else if (stat(index_path.c_str(), &st) == 0) {
-    std::ifstream in(index_path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json index = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
-        !index["weight_map"].is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(index_path, ": not JSON with a \"weight_map\" object"));
-    }
-    std::set<std::string> shards;
-    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      if (!it.value().is_string() || it.value().get<std::string>().find('/') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            index_path, ": weight_map[\"", it.key(), "\"] must name a file in the directory"));
-      }
-      shards.insert(it.value().get<std::string>());
-    }
-    for (const std::string& f : shards) paths.push_back(model_dir + "/" + f);
-  } else {
-    return absl::NotFoundError(absl::StrCat(model_dir, " has neither model.safetensors nor "
-                                            "model.safetensors.index.json"));
-  }
+  ASSIGN_OR_RETURN(const std::vector<std::string> paths, CheckpointFiles(model_dir));
   for (const std::string& path : paths) {
     ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
     for (const TensorView& t : file->tensors()) {

@@ -57,6 +57,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(
 absl::StatusOr<ModelWeights> LoadModelWeights(const SafetensorsFile& file,
                                               const ModelConfig& config,
                                               at::ScalarType compute_dtype = at::kFloat);
+// The weight files of a model directory: model.safetensors, or else the shards that
+// model.safetensors.index.json names (each once, sorted), as paths under model_dir.
+// NotFound when there is neither; InvalidArgument naming the index when it is not JSON with a
+// "weight_map" object of file names in the directory.
+absl::StatusOr<std::vector<std::string>> CheckpointFiles(const std::string& model_dir);
+
 // Opens `model_dir`/model.safetensors, or the shards model.safetensors.index.json names, and
 // loads them. `compute_dtype` nullopt keeps the checkpoint's type (bf16 stays bf16: the
 // resident weights are then the size of the files).

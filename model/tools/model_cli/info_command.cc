@@ -129,34 +129,10 @@ struct WeightFiles {
 };
 
 absl::StatusOr<WeightFiles> OpenWeightFiles(const std::string& dir) {
-  std::vector<std::string> names;
-  const std::string index_path = dir + "/model.safetensors.index.json";
-  if (FileExists(dir + "/model.safetensors")) {
-    names.push_back("model.safetensors");
-  } else if (FileExists(index_path)) {
-    ASSIGN_OR_RETURN(std::string text, ReadText(index_path));
-    const json index = json::parse(text, nullptr, false);
-    if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
-        !index["weight_map"].is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(index_path, ": not JSON with a \"weight_map\" object"));
-    }
-    std::set<std::string> shards;
-    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      if (!it.value().is_string() || it.value().get<std::string>().find('/') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            index_path, ": weight_map[\"", it.key(), "\"] must name a file in the directory"));
-      }
-      shards.insert(it.value().get<std::string>());
-    }
-    names.assign(shards.begin(), shards.end());
-  } else {
-    return absl::NotFoundError(absl::StrCat(
-        dir, " has neither model.safetensors nor model.safetensors.index.json"));
-  }
+  ASSIGN_OR_RETURN(const std::vector<std::string> paths, CheckpointFiles(dir));
   WeightFiles w;
-  for (const std::string& name : names) {
-    ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(dir + "/" + name));
+  for (const std::string& path : paths) {
+    ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
     for (const TensorView& t : file->tensors()) {
       if (!w.tensors.emplace(t.name, &t).second) {
         return absl::InvalidArgumentError(absl::StrCat(
