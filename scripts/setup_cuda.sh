@@ -19,6 +19,19 @@ fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# Both download hosts first, so that a machine (or image build) without them fails in seconds
+# with the reason instead of half-way through an install.
+if [ ! -x /usr/local/cuda/bin/nvcc ] || [ ! -x "$TORCH_ENV/bin/python" ]; then
+  for url in https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/ \
+             "${TORCH_INDEX:-https://download.pytorch.org/whl/cu126}/"; do
+    if ! python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=20)' "$url" 2>/dev/null; then
+      echo "setup_cuda.sh: cannot reach $url: the CUDA variant needs NVIDIA's CUDA repository and" >&2
+      echo "PyTorch's CUDA wheels from the network. Build the CPU variant (the default), or build" >&2
+      echo "where both hosts are reachable (or behind a proxy: https_proxy is honoured)." >&2
+      exit 1
+    fi
+  done
+fi
 export DEBIAN_FRONTEND=noninteractive
 if [ ! -x /usr/local/cuda/bin/nvcc ]; then
   $SUDO apt-get update -q

@@ -29,15 +29,25 @@ while IFS= read -r -d $'\x1e' cmd; do
   [ -z "${cmd//[[:space:]]/}" ] && continue
   sh -n -c "$cmd" 2>/dev/null || fail "RUN is not valid sh: $cmd"
 done < <(sed 's/^#--$/\x1e/' <<< "$runs" | tr -d '\r'; printf '\x1e')
-# Each variant's stage exists under the name the final stage selects.
-for variant in cpu cuda; do
-  grep -q "^FROM .* AS runtime-$variant\$" Dockerfile || fail "no runtime-$variant stage"
+# Each variant is a stage of its own that --target names (no FROM with a variable stage name,
+# which buildah does not resolve), the CPU image last so that it is the default target, and the
+# two images end alike: the same user, files, ports and entry point.
+for stage in build-cpu build-cuda cuda cpu; do
+  grep -qE "^FROM [^ ]+ AS $stage\$" Dockerfile || fail "no $stage stage"
 done
-grep -q '^FROM runtime-${VARIANT}$' Dockerfile || fail "the final stage does not select runtime-\${VARIANT}"
+[ "$(grep -E '^FROM ' Dockerfile | tail -1 | awk '{print $NF}')" = cpu ] ||
+  fail "the last stage (the default target) is not cpu"
+grep -E '^FROM ' Dockerfile | grep -vE '^FROM \$\{[A-Z_]*IMAGE\} AS ' | grep -qF '$' &&
+  fail "a FROM names a stage through a variable"
+tail_of() {  # the image stage's lines from its useradd on, with the build stage's name removed
+  awk -v s="$1" '$1 == "FROM" {on = ($NF == s)} on' Dockerfile |
+    sed -n '/useradd/,$p' | grep -vE '^(CMD|#)' | sed 's/--from=build-[a-z]*//; s/^ *&& *//'
+}
+[ "$(tail_of cuda)" = "$(tail_of cpu)" ] || fail "the cuda and cpu images end differently"
 
-# Build-tree paths the build stage copies (relative to build/).
+# Build-tree paths the build stage copies (relative to build/), in scripts/docker_build.sh.
 for path in server/mswa-server client/mswa-client model/mswa-model model/mswa-train lib/libmswa_spm.so; do
-  grep -q "$path" Dockerfile || fail "Dockerfile no longer copies $path (update this check)"
+  grep -q "$path" scripts/docker_build.sh || fail "scripts/docker_build.sh no longer copies $path (update this check)"
   [ -e "$BUILD/$path" ] || fail "the build produces no $path"
 done
 
@@ -81,6 +91,6 @@ bash scripts/bundle_libs.sh prune "$tmp/deps"
 [ ! -e "$tmp/deps/libgrpc++.so.1.51" ] || fail "prune kept a library the system has"
 [ -e "$tmp/deps/libmswa-not-on-this-system.so.7" ] || fail "prune removed a library the system lacks"
 if bash scripts/bundle_libs.sh collect "$tmp/x" 2>/dev/null; then fail "bundle_libs.sh collect without files succeeded"; fi
-grep -q 'bundle_libs.sh collect /out/cuda/deps' Dockerfile || fail "the build stage no longer bundles /out/cuda/deps"
+grep -q 'bundle_libs.sh" collect /out/cuda/deps' scripts/docker_build.sh || fail "scripts/docker_build.sh no longer bundles /out/cuda/deps"
 grep -q 'bundle_libs.sh prune /usr/local/lib/mswa-deps' Dockerfile || fail "the CUDA stage no longer prunes its bundle"
 echo "Dockerfile: ok"
