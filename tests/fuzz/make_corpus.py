@@ -206,6 +206,10 @@ def chat_template_corpus():
           "{% set ns = namespace(x=0) %}{% for i in range(3) %}{% set ns.x = ns.x + i %}"
           "{% endfor %}{{ ns.x }}{{ messages|length }}{{ messages[0]['content'][1:4] }}"
           "{{ 'a' in 'abc' }}{{ messages|tojson }}")
+    # Reference cycles through namespaces (the only mutable values), which the render must free.
+    write(os.path.join(out, "namespace_cycle.jinja"),
+          "{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{% set a.b = b %}"
+          "{% set a.self = a %}{% set a.list = [a, b] %}{{ a.x }}{{ b.y.x }}")
 
 
 if __name__ == "__main__":

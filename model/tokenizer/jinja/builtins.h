@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,10 @@ class Budget {
  public:
   Budget(size_t max_string_bytes, int64_t max_steps)
       : max_string_bytes_(max_string_bytes), steps_left_(max_steps), max_steps_(max_steps) {}
+  // Empties the namespaces of this render that are still alive (see TrackNamespace).
+  ~Budget();
+  Budget(const Budget&) = delete;
+  Budget& operator=(const Budget&) = delete;
   // InvalidArgument when a string (or an output) of `bytes` would pass the size limit.
   absl::Status CheckSize(size_t bytes) const;
   // Takes `steps` from the budget; InvalidArgument once it is exhausted.
@@ -64,8 +69,14 @@ class Budget {
   // Charges for handling `v`: its string bytes / 64, or its item count.
   absl::Status ChargeFor(const Value& v);
   size_t max_string_bytes() const { return max_string_bytes_; }
+  // Namespaces are the only mutable values, so the only way a template can build a reference
+  // cycle (`{% set ns.self = ns %}`), which shared ownership alone would never free. Every
+  // namespace() a render creates is tracked here, and the ones still alive when the budget
+  // (the render) ends are emptied, which breaks their cycles.
+  void TrackNamespace(const std::shared_ptr<NamespaceData>& ns) { namespaces_.push_back(ns); }
 
  private:
+  std::vector<std::weak_ptr<NamespaceData>> namespaces_;
   const size_t max_string_bytes_;
   int64_t steps_left_;
   const int64_t max_steps_;

@@ -177,6 +177,7 @@ absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, Budget
   if (name == "namespace") {
     auto ns = std::make_shared<NamespaceData>();
     ASSIGN_OR_RETURN(ns->attrs, DictFromArgs("namespace()", args));
+    budget.TrackNamespace(ns);
     return Value::Namespace(std::move(ns));
   }
   if (name == "raise_exception") {
@@ -210,6 +211,15 @@ absl::Status Budget::CheckSize(size_t bytes) const {
   if (bytes <= max_string_bytes_) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("chat template produced more than the limit of ", max_string_bytes_, " bytes"));
+}
+
+Budget::~Budget() {
+  for (const std::weak_ptr<NamespaceData>& weak : namespaces_) {
+    if (std::shared_ptr<NamespaceData> ns = weak.lock()) {
+      DictData attrs;
+      std::swap(attrs, ns->attrs);  // destroyed here, while `ns` still holds the namespace
+    }
+  }
 }
 
 absl::Status Budget::Charge(int64_t steps) {
