@@ -179,6 +179,8 @@ class Engine {
   // Scores, samples and streams what the step's logits give each request;
   // server/engine/outputs.cc.
   StepCounts ProcessOutputs(const StepBatch& batch, const at::Tensor& logits);
+  // Queues a checked request (any thread), and moves queued requests, feeds and cancellations
+  // into the engine thread's state; server/engine/submit.cc.
   absl::StatusOr<int64_t> Enqueue(std::unique_ptr<Request> request);
   void TakeIncoming();
   void Admit();
