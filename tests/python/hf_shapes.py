@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from hf_variants import dims
+from hf_variants import dims, write_configs
 
 
 def shape_tensors(prefix, d, *, four_norms=False, qk_norm=False, tie=True):
@@ -118,14 +118,7 @@ def make_shape(shape, out_dir, seed=0):
         raise SystemExit(f"unknown shape {shape!r}; try: {' '.join(SHAPES)}")
     rng = np.random.default_rng([seed, zlib.crc32(shape.encode())])
     cfg, gen, entries, norm_mean, shards = SHAPES[shape]()
-    os.makedirs(out_dir, exist_ok=True)
-    for name in os.listdir(out_dir):
-        if name.startswith("model") and (name.endswith(".safetensors") or name.endswith(".json")):
-            os.remove(os.path.join(out_dir, name))
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
-        json.dump(gen, f, indent=2)
+    write_configs(out_dir, cfg, gen)
     if shards == 1:
         write_random_bf16(os.path.join(out_dir, "model.safetensors"), entries, rng, norm_mean)
         return

@@ -254,11 +254,9 @@ VARIANTS = {
 }
 
 
-def make(variant, out_dir, seed=0):
-    if variant not in VARIANTS:
-        raise SystemExit(f"unknown variant {variant!r}; try: {' '.join(VARIANTS)}")
-    rng = np.random.default_rng([seed, zlib.crc32(variant.encode())])
-    cfg, gen, tensors, dtype, shards = VARIANTS[variant](Gen(rng, gemma_norms=False))
+def write_configs(out_dir, cfg, gen):
+    """Creates out_dir without earlier weights or index, then writes config.json and
+    generation_config.json."""
     os.makedirs(out_dir, exist_ok=True)
     for name in os.listdir(out_dir):
         if name.startswith("model") and (name.endswith(".safetensors") or name.endswith(".json")):
@@ -267,6 +265,14 @@ def make(variant, out_dir, seed=0):
         json.dump(cfg, f, indent=2)
     with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
         json.dump(gen, f, indent=2)
+
+
+def make(variant, out_dir, seed=0):
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant!r}; try: {' '.join(VARIANTS)}")
+    rng = np.random.default_rng([seed, zlib.crc32(variant.encode())])
+    cfg, gen, tensors, dtype, shards = VARIANTS[variant](Gen(rng, gemma_norms=False))
+    write_configs(out_dir, cfg, gen)
     if shards == 1:
         write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, dtype)
         return
