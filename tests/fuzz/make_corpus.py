@@ -210,6 +210,12 @@ def chat_template_corpus():
     write(os.path.join(out, "namespace_cycle.jinja"),
           "{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{% set a.b = b %}"
           "{% set a.self = a %}{% set a.list = [a, b] %}{{ a.x }}{{ b.y.x }}")
+    # Printing a namespace that holds itself through a tuple, and a long chain of namespaces
+    # (printed, then released mid-render): both once recursed without bound.
+    write(os.path.join(out, "namespace_repr.jinja"),
+          "{% set ns = namespace(x=0) %}{% set ns.x = (ns, 1) %}{{ ns }}{{ ns.x }}"
+          "{% set c = namespace(next=none) %}{% for i in range(3000) %}"
+          "{% set c.next = namespace(prev=[c.next]) %}{% endfor %}{{ c }}{% set c.next = none %}")
 
 
 if __name__ == "__main__":

@@ -216,6 +216,31 @@ TEST(ChatTemplateLimits, NestingDepth) {
       "1");
 }
 
+TEST(ChatTemplateLimits, NamespaceChains) {
+  // Namespaces are mutable, so they can form chains of any length and cycles; printing one
+  // stops at a repeat or at the depth limit, and neither printing nor releasing a chain of
+  // 100,000 links recurses once per link (which would overflow the stack).
+  ChatTemplate::Limits limits;
+  limits.max_steps = 10000000;
+  const std::string chain =
+      "{% set ns = namespace(next=none) %}{% for i in range(100000) %}"
+      "{% set ns.next = namespace(prev=[ns.next], i=i) %}{% endfor %}";
+  absl::StatusOr<std::string> out =
+      Render(chain + "{{ ns.next.i }} {{ ns.next.prev[0].i }}{% set ns.next = none %}", json::object(), limits);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "99999 99998");
+  out = Render(chain + "{{ ns }}", json::object(), limits);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->rfind("<Namespace {'next': <Namespace {'prev': [<Namespace {'prev': [", 0), 0u) << out->substr(0, 200);
+  EXPECT_TRUE(out->find("[...]") != std::string::npos || out->find("{...}") != std::string::npos);
+  EXPECT_LT(out->size(), size_t{100000});
+
+  out = Render("{% set a = namespace() %}{% set b = namespace(a=[a]) %}{% set a.b = (b, 1) %}{{ a }}",
+               json::object());
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "<Namespace {'b': (<Namespace {'a': [<Namespace {...}>]}>, 1)}>");
+}
+
 TEST(ChatTemplateLimits, ValueDepth) {
   // A value nested by a loop, deeper than anything can print or compare.
   const absl::StatusOr<std::string> out = Render(

@@ -56,8 +56,11 @@ inline constexpr size_t kMaxListItems = size_t{1} << 20;
 class Budget {
  public:
   Budget(size_t max_string_bytes, int64_t max_steps)
-      : max_string_bytes_(max_string_bytes), steps_left_(max_steps), max_steps_(max_steps) {}
-  // Empties the namespaces of this render that are still alive (see TrackNamespace).
+      : repr_limit_(max_string_bytes),
+        max_string_bytes_(max_string_bytes),
+        steps_left_(max_steps),
+        max_steps_(max_steps) {}
+  // Empties and releases the namespaces of this render (see TrackNamespace).
   ~Budget();
   Budget(const Budget&) = delete;
   Budget& operator=(const Budget&) = delete;
@@ -70,13 +73,17 @@ class Budget {
   absl::Status ChargeFor(const Value& v);
   size_t max_string_bytes() const { return max_string_bytes_; }
   // Namespaces are the only mutable values, so the only way a template can build a reference
-  // cycle (`{% set ns.self = ns %}`), which shared ownership alone would never free. Every
-  // namespace() a render creates is tracked here, and the ones still alive when the budget
-  // (the render) ends are emptied, which breaks their cycles.
-  void TrackNamespace(const std::shared_ptr<NamespaceData>& ns) { namespaces_.push_back(ns); }
+  // cycle (`{% set ns.self = ns %}`), which shared ownership alone would never free, or a chain
+  // of any length (`{% set ns.next = namespace(prev=ns.next) %}` in a loop), whose release
+  // would recurse once per link. So every namespace() a render creates is held here until the
+  // budget (the render) ends: dropping a reference mid-render never frees one, and at the end
+  // each is emptied in creation order while the others are still held, which breaks the cycles
+  // and frees every chain one link at a time.
+  void TrackNamespace(std::shared_ptr<NamespaceData> ns) { namespaces_.push_back(std::move(ns)); }
 
  private:
-  std::vector<std::weak_ptr<NamespaceData>> namespaces_;
+  std::vector<std::shared_ptr<NamespaceData>> namespaces_;
+  ReprLimit repr_limit_;  // no printed container passes the render's string bound either
   const size_t max_string_bytes_;
   int64_t steps_left_;
   const int64_t max_steps_;

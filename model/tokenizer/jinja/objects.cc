@@ -214,11 +214,9 @@ absl::Status Budget::CheckSize(size_t bytes) const {
 }
 
 Budget::~Budget() {
-  for (const std::weak_ptr<NamespaceData>& weak : namespaces_) {
-    if (std::shared_ptr<NamespaceData> ns = weak.lock()) {
-      DictData attrs;
-      std::swap(attrs, ns->attrs);  // destroyed here, while `ns` still holds the namespace
-    }
+  for (std::shared_ptr<NamespaceData>& ns : namespaces_) {
+    DictData attrs;
+    std::swap(attrs, ns->attrs);  // destroyed here, while every other namespace is still held
   }
 }
 

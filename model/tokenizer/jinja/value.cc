@@ -1,7 +1,12 @@
 #include "model/tokenizer/jinja/value.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "model/tokenizer/jinja/py_string.h"
@@ -14,63 +19,111 @@ int ItemDepth(const Value& v) { return v.depth(); }
 // Python's hash equality for dict keys: 1, 1.0 and True are the same key.
 bool SameKey(const Value& a, const Value& b) { return Equals(a, b); }
 
-void AppendRepr(const Value& v, std::string* out);
+// Python's repr of nested containers. Namespaces are mutable, so a value may contain itself
+// (`{% set ns.self = (ns, 1) %}`) and chains of namespaces may be arbitrarily long: like Python's
+// Py_ReprEnter, a container already being printed prints as `[...]`, `(...)` or `{...}`, and
+// so does everything nested deeper than kMaxValueDepth, which bounds the recursion. Values
+// that share parts can still be exponentially larger printed than held (`{% set l = [l, l] %}`
+// in a loop), so printing also stops past ReprLimit::Current() bytes, ending the text with "...".
+constexpr size_t kMaxReprBytes = size_t{16} << 20;  // without a ReprLimit
+thread_local size_t repr_limit = kMaxReprBytes;
 
-void AppendSequence(const ListData& list, std::string* out) {
-  *out += list.is_tuple ? '(' : '[';
-  for (size_t i = 0; i < list.items.size(); ++i) {
-    if (i > 0) *out += ", ";
-    AppendRepr(list.items[i], out);
-  }
-  if (list.is_tuple && list.items.size() == 1) *out += ',';
-  *out += list.is_tuple ? ')' : ']';
-}
+class ReprPrinter {
+ public:
+  explicit ReprPrinter(std::string* out) : out_(out), limit_(repr_limit) {}
 
-void AppendDict(const DictData& dict, std::string* out) {
-  *out += '{';
-  bool first = true;
-  for (const auto& [key, value] : dict.entries()) {
-    if (!first) *out += ", ";
-    first = false;
-    AppendRepr(key, out);
-    *out += ": ";
-    AppendRepr(value, out);
-  }
-  *out += '}';
-}
-
-void AppendRepr(const Value& v, std::string* out) {
-  switch (v.kind()) {
-    case Value::Kind::kString:
-      *out += PyStrRepr(v.AsString());
+  void Append(const Value& v) {
+    if (out_->size() > limit_) {
+      if (!truncated_) *out_ += "...";
+      truncated_ = true;
       return;
-    case Value::Kind::kList:
-      if (v.depth() > kMaxValueDepth) {
-        *out += "[...]";
+    }
+    switch (v.kind()) {
+      case Value::Kind::kString:
+        *out_ += PyStrRepr(v.AsString());
+        return;
+      case Value::Kind::kList: {
+        const ListData& list = v.AsList();
+        if (!Enter(&list)) {
+          *out_ += list.is_tuple ? "(...)" : "[...]";
+          return;
+        }
+        *out_ += list.is_tuple ? '(' : '[';
+        for (size_t i = 0; i < list.items.size(); ++i) {
+          if (i > 0) *out_ += ", ";
+          Append(list.items[i]);
+        }
+        if (list.is_tuple && list.items.size() == 1) *out_ += ',';
+        *out_ += list.is_tuple ? ')' : ']';
+        Leave();
         return;
       }
-      AppendSequence(v.AsList(), out);
-      return;
-    case Value::Kind::kDict:
-      if (v.depth() > kMaxValueDepth) {
-        *out += "{...}";
+      case Value::Kind::kDict:
+        AppendDict(v.AsDict());
         return;
-      }
-      AppendDict(v.AsDict(), out);
-      return;
-    case Value::Kind::kUndefined:
-      *out += "Undefined";
-      return;
-    case Value::Kind::kNone:
-    case Value::Kind::kBool:
-    case Value::Kind::kInt:
-    case Value::Kind::kFloat:
-    case Value::Kind::kNamespace:
-    case Value::Kind::kCallable:
-      *out += ToStr(v);
-      return;
+      case Value::Kind::kNamespace:
+        *out_ += "<Namespace ";
+        AppendDict(v.AsNamespace().attrs);
+        *out_ += '>';
+        return;
+      case Value::Kind::kUndefined:
+        *out_ += "Undefined";
+        return;
+      case Value::Kind::kNone:
+      case Value::Kind::kBool:
+      case Value::Kind::kInt:
+      case Value::Kind::kFloat:
+      case Value::Kind::kCallable:
+        *out_ += ToStr(v);
+        return;
+    }
   }
-}
+
+ private:
+  void AppendDict(const DictData& dict) {
+    if (!Enter(&dict)) {
+      *out_ += "{...}";
+      return;
+    }
+    *out_ += '{';
+    bool first = true;
+    for (const auto& [key, value] : dict.entries()) {
+      if (!first) *out_ += ", ";
+      first = false;
+      Append(key);
+      *out_ += ": ";
+      Append(value);
+    }
+    *out_ += '}';
+    Leave();
+  }
+
+  // False when `container` is already being printed or the nesting is too deep.
+  bool Enter(const void* container) {
+    if (active_.size() >= static_cast<size_t>(kMaxValueDepth) ||
+        std::find(active_.begin(), active_.end(), container) != active_.end()) {
+      return false;
+    }
+    active_.push_back(container);
+    return true;
+  }
+  void Leave() { active_.pop_back(); }
+
+  std::string* out_;
+  const size_t limit_;
+  bool truncated_ = false;
+  std::vector<const void*> active_;  // the containers being printed, outermost first
+};
+
+void AppendRepr(const Value& v, std::string* out) { ReprPrinter(out).Append(v); }
+
+}  // namespace
+
+ReprLimit::ReprLimit(size_t max_bytes) : previous_(repr_limit) { repr_limit = max_bytes; }
+ReprLimit::~ReprLimit() { repr_limit = previous_; }
+size_t ReprLimit::Current() { return repr_limit; }
+
+namespace {
 
 absl::Status NotOrderable(const Value& a, const Value& b) {
   return absl::InvalidArgumentError(absl::StrCat("'<' not supported between instances of '",
@@ -226,7 +279,15 @@ bool Truthy(const Value& v) {
   return false;
 }
 
-bool Equals(const Value& a, const Value& b) {
+namespace {
+
+// Pairs of containers already found equal during one comparison. Lists and dicts are
+// immutable and may share parts, so a value can be exponentially larger unfolded than held
+// (`{% set l = [l, l] %}` in a loop); remembering the equal pairs makes comparing two such values
+// cost the number of distinct pairs instead. (An unequal pair ends the whole comparison.)
+using EqualPairs = absl::flat_hash_set<std::pair<const void*, const void*>>;
+
+bool EqualsImpl(const Value& a, const Value& b, std::unique_ptr<EqualPairs>& seen) {
   if (a.is_number() && b.is_number()) {
     if (a.kind() == Value::Kind::kFloat || b.kind() == Value::Kind::kFloat) {
       return a.AsFloat() == b.AsFloat();
@@ -240,25 +301,31 @@ bool Equals(const Value& a, const Value& b) {
       return true;
     case Value::Kind::kString:
       return a.AsString() == b.AsString();
-    case Value::Kind::kList: {
-      if (a.depth() > kMaxValueDepth || b.depth() > kMaxValueDepth) return false;
-      const ListData& x = a.AsList();
-      const ListData& y = b.AsList();
-      if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
-      for (size_t i = 0; i < x.items.size(); ++i) {
-        if (!Equals(x.items[i], y.items[i])) return false;
-      }
-      return true;
-    }
+    case Value::Kind::kList:
     case Value::Kind::kDict: {
       if (a.depth() > kMaxValueDepth || b.depth() > kMaxValueDepth) return false;
-      const DictData& x = a.AsDict();
-      const DictData& y = b.AsDict();
-      if (x.size() != y.size()) return false;
-      for (const auto& [key, value] : x.entries()) {
-        const Value* other = y.Find(key);
-        if (other == nullptr || !Equals(value, *other)) return false;
+      // The same container is equal to itself (Python's containers shortcut identical items too).
+      if (a.identity() == b.identity()) return true;
+      if (seen == nullptr) seen = std::make_unique<EqualPairs>();
+      const std::pair<const void*, const void*> pair(a.identity(), b.identity());
+      if (seen->contains(pair)) return true;
+      if (a.kind() == Value::Kind::kList) {
+        const ListData& x = a.AsList();
+        const ListData& y = b.AsList();
+        if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
+        for (size_t i = 0; i < x.items.size(); ++i) {
+          if (!EqualsImpl(x.items[i], y.items[i], seen)) return false;
+        }
+      } else {
+        const DictData& x = a.AsDict();
+        const DictData& y = b.AsDict();
+        if (x.size() != y.size()) return false;
+        for (const auto& [key, value] : x.entries()) {
+          const Value* other = y.Find(key);
+          if (other == nullptr || !EqualsImpl(value, *other, seen)) return false;
+        }
       }
+      seen->insert(pair);
       return true;
     }
     case Value::Kind::kNamespace:
@@ -270,6 +337,13 @@ bool Equals(const Value& a, const Value& b) {
       return false;  // handled above
   }
   return false;
+}
+
+}  // namespace
+
+bool Equals(const Value& a, const Value& b) {
+  std::unique_ptr<EqualPairs> seen;  // made on the first nested comparison only
+  return EqualsImpl(a, b, seen);
 }
 
 absl::StatusOr<int> Compare(const Value& a, const Value& b) {
@@ -318,27 +392,11 @@ std::string ToStr(const Value& v) {
     case Value::Kind::kString:
       return v.AsString();
     case Value::Kind::kList:
-    case Value::Kind::kDict: {
+    case Value::Kind::kDict:
+    case Value::Kind::kNamespace: {
       std::string out;
       AppendRepr(v, &out);
       return out;
-    }
-    case Value::Kind::kNamespace: {
-      // Attributes are shown one level deep: a namespace may hold itself.
-      std::string out = "<Namespace {";
-      bool first = true;
-      for (const auto& [key, value] : v.AsNamespace().attrs.entries()) {
-        if (!first) out += ", ";
-        first = false;
-        AppendRepr(key, &out);
-        out += ": ";
-        if (value.kind() == Value::Kind::kNamespace) {
-          out += "<Namespace>";
-        } else {
-          AppendRepr(value, &out);
-        }
-      }
-      return out + "}>";
     }
     case Value::Kind::kCallable: {
       const CallableData& c = v.AsCallable();

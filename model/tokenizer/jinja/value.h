@@ -158,9 +158,27 @@ bool Equals(const Value& a, const Value& b);
 // instances of 'str' and 'int'").
 absl::StatusOr<int> Compare(const Value& a, const Value& b);
 // str(v) as Jinja prints it: "" for Undefined, "None", "True", repr() of containers.
+// Containers that hold themselves (through namespaces) print the repeat as `[...]`, `(...)` or
+// `{...}`, as Python does, and so does anything nested deeper than kMaxValueDepth. Printing stops
+// a few bytes past the innermost ReprLimit's bound (16 MiB without one), ending with "...", so
+// the caller's size check fails instead of a shared value being unfolded without bound.
 std::string ToStr(const Value& v);
-// repr(v): strings quoted.
+// repr(v): strings quoted. Bounded as ToStr is.
 std::string Repr(const Value& v);
+
+// While alive, bounds the text ToStr and Repr produce on this thread to `max_bytes` (plus the
+// "..." that marks the cut); one per render, held by its Budget. Scopes nest.
+class ReprLimit {
+ public:
+  explicit ReprLimit(size_t max_bytes);
+  ~ReprLimit();
+  ReprLimit(const ReprLimit&) = delete;
+  ReprLimit& operator=(const ReprLimit&) = delete;
+  static size_t Current();
+
+ private:
+  size_t previous_;
+};
 // Python's type name: "str", "int", "NoneType", "list", "dict", "Undefined", ...
 std::string TypeName(const Value& v);
 // How Jinja names an object in an undefined hint: "dict object", "None", ...
