@@ -72,8 +72,11 @@ void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int
 // q[t * q_row_stride + h * D + d] (q may point into a fused QKV row) and out
 // [num_tokens, num_q_heads, head_dim] contiguous. The keys of every position <= positions[t] that
 // the window covers must already be in the cache (write the current chunk first). fp32
-// accumulation with an online softmax; reads only in-window blocks. Threaded over
-// (token, KV head) with dynamic scheduling, so heads whose windows differ by 8x still balance.
+// accumulation with an online softmax; reads only in-window blocks. Tokens at consecutive
+// positions of one sequence (a prompt's chunk) are attended in tiles of up to 16 query rows that
+// share each K/V read (kernels/attend_tile_cpu.h); single tokens (decode) one by one. Threaded
+// over (tile or token, KV head) with dynamic scheduling, so heads whose windows differ by 8x still
+// balance.
 void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_stride, float scale,
                        float* out);
 

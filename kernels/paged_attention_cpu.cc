@@ -1,6 +1,9 @@
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "kernels/attend_cpu.h"
+#include "kernels/attend_tile_cpu.h"
 #include "kernels/cpu_clones.h"
 #include "kernels/paged_attention.h"
 
@@ -11,23 +14,38 @@ namespace {
 MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF32, float)
 MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendF16Portable, F16)
 MSWA_CPU_CLONES MSWA_DEFINE_ATTEND(AttendBF16, Bf16)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND_TILE(AttendTileF32, float)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND_TILE(AttendTileF16Portable, F16)
+MSWA_CPU_CLONES MSWA_DEFINE_ATTEND_TILE(AttendTileBF16, Bf16)
+
+// The kernels for one pool type: per token (decode) and per tile of tokens (prompts).
+struct AttendKernels {
+  AttendFn token;
+  AttendTileFn tile;
+};
 
 // fp16 pools: the F16C/AVX-512 conversions when the CPU has them (built with -march per level).
-AttendFn PickF16Kernel() {
+AttendKernels PickF16Kernels() {
 #if defined(MSWA_F16_VARIANTS)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl")) {
-    return AttendF16V4;
+    return {AttendF16V4, AttendTileF16V4};
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
       __builtin_cpu_supports("bmi2")) {
-    return AttendF16V3;
+    return {AttendF16V3, AttendTileF16V3};
   }
 #endif
-  return AttendF16Portable;
+  return {AttendF16Portable, AttendTileF16Portable};
 }
+
+// A run of `count` tokens of one sequence at consecutive positions, starting at token `first`.
+struct TokenRun {
+  int64_t first;
+  int64_t count;
+};
 
 template <typename T>
 void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
@@ -66,29 +84,56 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
                        float* out) {
   const int64_t group = p.num_q_heads / p.num_kv_heads;
   const int64_t splits = (group + kMaxGroup - 1) / kMaxGroup;
-  const int64_t items = p.num_tokens * p.num_kv_heads * splits;
   const int64_t D = p.head_dim;
   if (D > 256 || p.block_size > 64) {
     // Rejected at engine construction; keep a hard stop here rather than overflow the stacks.
     std::abort();
   }
-  static const AttendFn attend_f16 = PickF16Kernel();
-  const AttendFn attend = p.kv_dtype == KvDType::kF16    ? attend_f16
-                          : p.kv_dtype == KvDType::kBF16 ? AttendBF16
-                                                         : AttendF32;
+  static const AttendKernels f16 = PickF16Kernels();
+  const AttendKernels kernels = p.kv_dtype == KvDType::kF16    ? f16
+                                : p.kv_dtype == KvDType::kBF16 ? AttendKernels{AttendBF16, AttendTileBF16}
+                                                               : AttendKernels{AttendF32, AttendTileF32};
+  // Work units: tokens at consecutive positions of one sequence (a prompt's chunk) go in tiles
+  // of up to kTileRows query rows to the tile kernel; single tokens (decode) to the per-token
+  // one. Head dims outside whole vectors and positions near the int32 lanes' limit take the
+  // per-token kernel throughout.
+  const int64_t tile_tokens = D % 16 == 0 ? std::max<int64_t>(1, kTileRows / std::min(group, int64_t{kMaxGroup})) : 1;
+  std::vector<TokenRun> runs;
+  runs.reserve(static_cast<size_t>(p.num_tokens));
+  for (int64_t t = 0; t < p.num_tokens; ++t) {
+    if (!runs.empty()) {
+      TokenRun& run = runs.back();
+      const int64_t prev = run.first + run.count - 1;
+      if (run.count < tile_tokens && p.seq_index[t] == p.seq_index[prev] &&
+          p.positions[t] == p.positions[prev] + 1 &&
+          p.positions[t] < std::numeric_limits<int32_t>::max() - kTileRows) {
+        ++run.count;
+        continue;
+      }
+    }
+    runs.push_back(TokenRun{t, 1});
+  }
+  const int64_t items = static_cast<int64_t>(runs.size()) * p.num_kv_heads * splits;
 #pragma omp parallel for schedule(dynamic, 1) if (items > 1)
   for (int64_t item = 0; item < items; ++item) {
-    const int64_t t = item / (p.num_kv_heads * splits);
+    const TokenRun& run = runs[item / (p.num_kv_heads * splits)];
     const int64_t rest = item % (p.num_kv_heads * splits);
     const int64_t kvh = rest / splits;
     const int64_t part = rest % splits;
     const KvHeadDesc& head = p.kv_heads[kvh];
+    const int64_t t = run.first;
     const int64_t pos = p.positions[t];
-    const int64_t first = OldestVisible(pos, head.window);
     const int64_t h0 = kvh * group + part * kMaxGroup;
     const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
-    attend(p, head, p.seq_index[t], first, pos, q + t * q_row_stride + h0 * D, D, nq,
-                    scale, out + (t * p.num_q_heads + h0) * D, D);
+    const float* qt = q + t * q_row_stride + h0 * D;
+    float* ot = out + (t * p.num_q_heads + h0) * D;
+    if (run.count == 1) {
+      kernels.token(p, head, p.seq_index[t], OldestVisible(pos, head.window), pos, qt, D, nq, scale,
+                    ot, D);
+    } else {
+      kernels.tile(p, head, p.seq_index[t], pos, static_cast<int>(run.count), qt, q_row_stride, nq,
+                   scale, ot, p.num_q_heads * D);
+    }
   }
 }
 

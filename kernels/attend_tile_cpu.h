@@ -1,0 +1,236 @@
+// The CPU attention kernel for tiles of queries (prefill and scoring), shared like attend_cpu.h
+// by the translation units that compile it per ISA level. Internal to kernels/.
+//
+// Why a second kernel: attend_cpu.h's AttendOneKvHead takes one token at a time and reduces each
+// q.k dot product across the vector's lanes, a horizontal sum per key that costs more than the
+// product itself at small head dims. In a prompt, consecutive tokens of a sequence see mostly the
+// same keys, so here up to 16 query rows (tokens x the query heads of one KV head) are held
+// transposed, one row per vector lane, and every key is applied to all of them at once:
+//     s[row] += Q^T[d][row] * K[key][d]        (a broadcast of K, D multiply-adds per key)
+//     acc^T[d][row] += w[key][row] * V[key][d]  (likewise)
+// No horizontal sums, each K/V row read once per tile, and the online softmax (running max,
+// rescaling, exp) runs lane-parallel too. A key outside a row's window (kernels/window.h) gets
+// weight exactly 0 for that row.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/attend_cpu.h"
+
+namespace mswa {
+namespace {
+
+// Query rows per tile: one per lane of V16.
+constexpr int kTileRows = 16;
+// Keys per step of the online softmax.
+constexpr int kTileKeys = 16;
+
+__attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& a, const V16& b) {
+  I32x16 ai, bi;
+  std::memcpy(&ai, &a, sizeof(ai));
+  std::memcpy(&bi, &b, sizeof(bi));
+  const I32x16 ri = (ai & mask) | (bi & ~mask);
+  V16 r;
+  std::memcpy(&r, &ri, sizeof(r));
+  return r;
+}
+
+__attribute__((always_inline)) inline V16 Max16(const V16& a, const V16& b) {
+  return Select(a > b, a, b);
+}
+
+__attribute__((always_inline)) inline V16 Splat16(float x) {
+  return V16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+
+// ExpNonPositive (attend_cpu.h) on 16 lanes: the same polynomial, so within 2 ulp for x <= 0.
+__attribute__((always_inline)) inline V16 Exp16(V16 x) {
+  x = Max16(x, Splat16(-87.f));
+  const V16 n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  V16 r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  V16 poly = Splat16(1.9875691500e-4f);
+  poly = poly * r + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  poly = poly * r * r + r + 1.f;
+  const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;  // 2^n, n in [-126, 0]
+  V16 scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return poly * scale;
+}
+
+__attribute__((always_inline)) inline float MaxLane(const V16& v) {
+  float s[16];
+  std::memcpy(s, &v, sizeof(s));
+  float m = s[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, s[i]);
+  return m;
+}
+
+// Per-tile state and scratch; D <= 256 (checked by the caller).
+struct TileState {
+  alignas(64) float qt[256][kTileRows];   // Q^T, pre-multiplied by the scale
+  alignas(64) float acct[256][kTileRows];  // acc^T
+  alignas(64) float keys[kTileKeys * 256];    // a chunk of K rows as fp32 (converted or padded)
+  alignas(64) float values[kTileKeys * 256];  // likewise V
+};
+
+// Attention of `n` consecutive tokens of sequence `seq` at positions pos0 .. pos0 + n - 1, for
+// the `nq` query heads that share KV head `head` (so n * nq <= kTileRows rows). Token i's query
+// head h is q[i * q_stride + h * D]; its output goes to out[i * out_stride + h * D]. D % 16 == 0.
+template <typename T>
+__attribute__((always_inline)) inline void AttendTileKvHead(
+    const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0, int n,
+    const float* q, int64_t q_stride, int nq, float scale, float* out, int64_t out_stride) {
+  const int64_t D = p.head_dim;
+  const int64_t B = p.block_size;
+  const KvPoolView& pool = p.pools[head.group];
+  const int rows = n * nq;
+  TileState st;
+  // Rows are token-major: row r is token r / nq, query head r % nq. Unused lanes get a position
+  // no key is visible from.
+  alignas(64) int32_t row_last[kTileRows], row_first[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) {
+    const bool used = r < rows;
+    const int64_t pos = pos0 + (used ? r / nq : 0);
+    row_last[r] = used ? static_cast<int32_t>(pos) : -1;
+    row_first[r] = used ? static_cast<int32_t>(OldestVisible(pos, head.window))
+                        : std::numeric_limits<int32_t>::max();
+    const float* qr = q + (r / nq) * q_stride + (r % nq) * D;
+    for (int64_t d = 0; d < D; ++d) {
+      st.qt[d][r] = used ? qr[d] * scale : 0.f;
+      st.acct[d][r] = 0.f;
+    }
+  }
+  I32x16 last_v, first_v;
+  std::memcpy(&last_v, row_last, sizeof(last_v));
+  std::memcpy(&first_v, row_first, sizeof(first_v));
+  V16 m = Splat16(-std::numeric_limits<float>::infinity());
+  V16 l = Splat16(0.f);
+
+  const int64_t key_first = OldestVisible(pos0, head.window);
+  const int64_t key_last = pos0 + n - 1;
+  for (int64_t c = key_first; c <= key_last;) {
+    const int64_t block_start = c - c % B;
+    const int64_t end = std::min({c + kTileKeys, block_start + B, key_last + 1});
+    const int nk = static_cast<int>(end - c);
+    const int32_t block = BlockOf(p, seq, head.group, c);
+    const T* k = HeadRows(static_cast<const T*>(pool.k), p, pool, block, head.group_head) +
+                 (c - block_start) * D;
+    const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, block, head.group_head) +
+                 (c - block_start) * D;
+    // fp32 rows of K and V: in place for a full fp32 chunk, else converted (and K padded with
+    // zeros, so the 16-key product below never reads past the chunk).
+    const float* kf;
+    const float* vf;
+    if (std::is_same<T, float>::value && nk == kTileKeys) {
+      kf = reinterpret_cast<const float*>(k);
+      vf = reinterpret_cast<const float*>(v);
+    } else {
+      for (int j = 0; j < kTileKeys; ++j) {
+        for (int64_t d = 0; d < D; d += 16) {
+          Store16(st.keys + j * D + d, j < nk ? Load16(k + j * D + d) : Splat16(0.f));
+          if (j < nk) Store16(st.values + j * D + d, Load16(v + j * D + d));
+        }
+      }
+      kf = st.keys;
+      vf = st.values;
+    }
+    // Scores of the 16 keys for every row.
+    V16 s[kTileKeys];
+    for (int j = 0; j < kTileKeys; ++j) s[j] = Splat16(0.f);
+    for (int64_t d = 0; d < D; ++d) {
+      const V16 qd = Load16(st.qt[d]);
+      for (int j = 0; j < kTileKeys; ++j) s[j] += qd * kf[j * D + d];
+    }
+    // Soft-capping, the window mask, and the chunk's maximum per row.
+    V16 chunk_max = Splat16(-std::numeric_limits<float>::infinity());
+    I32x16 visible[kTileKeys];
+    for (int j = 0; j < nk; ++j) {
+      if (p.softcap > 0.f) {
+        float lanes[16];
+        std::memcpy(lanes, &s[j], sizeof(lanes));
+        for (float& x : lanes) x = p.softcap * std::tanh(x / p.softcap);
+        std::memcpy(&s[j], lanes, sizeof(lanes));
+      }
+      const int32_t key = static_cast<int32_t>(c + j);
+      const I32x16 key_v = I32x16{} + key;
+      visible[j] = (first_v <= key_v) & (last_v >= key_v);
+      s[j] = Select(visible[j], s[j], Splat16(-std::numeric_limits<float>::infinity()));
+      chunk_max = Max16(chunk_max, s[j]);
+    }
+    // Rows that see none of these keys keep their state: their max stays, their weights are 0.
+    if (MaxLane(chunk_max) == -std::numeric_limits<float>::infinity()) {
+      c = end;
+      continue;
+    }
+    const V16 new_m = Max16(m, chunk_max);
+    const I32x16 seen = new_m > Splat16(-std::numeric_limits<float>::infinity());
+    // exp(m - new_m): 0 for a row's first keys (m = -inf), 1 for rows that have seen nothing.
+    const V16 correction = Select(seen, Exp16(Select(seen, m - new_m, Splat16(0.f))), Splat16(1.f));
+    V16 w_sum = Splat16(0.f);
+    alignas(64) float w[kTileKeys][kTileRows];
+    for (int j = 0; j < nk; ++j) {
+      const V16 wj = Select(visible[j], Exp16(Select(visible[j], s[j] - new_m, Splat16(0.f))),
+                            Splat16(0.f));
+      w_sum += wj;
+      Store16(w[j], wj);
+    }
+    m = Select(seen, new_m, m);
+    l = l * correction + w_sum;
+    // acc^T = acc^T * correction + sum_j w_j V_j, 8 dims at a time (8 accumulators + w).
+    for (int64_t d0 = 0; d0 < D; d0 += 8) {
+      V16 a[8];
+      for (int i = 0; i < 8; ++i) a[i] = Load16(st.acct[d0 + i]) * correction;
+      for (int j = 0; j < nk; ++j) {
+        const V16 wj = Load16(w[j]);
+        const float* vj = vf + j * D + d0;
+        for (int i = 0; i < 8; ++i) a[i] += wj * vj[i];
+      }
+      for (int i = 0; i < 8; ++i) Store16(st.acct[d0 + i], a[i]);
+    }
+    c = end;
+  }
+  alignas(64) float inv[kTileRows];
+  {
+    float ls[kTileRows];
+    std::memcpy(ls, &l, sizeof(ls));
+    // An empty key range (impossible for a well-formed call: a token always sees itself) gives 0.
+    for (int r = 0; r < kTileRows; ++r) inv[r] = ls[r] > 0.f ? 1.f / ls[r] : 0.f;
+  }
+  for (int r = 0; r < rows; ++r) {
+    float* o = out + (r / nq) * out_stride + (r % nq) * D;
+    for (int64_t d = 0; d < D; ++d) o[d] = st.acct[d][r] * inv[r];
+  }
+}
+
+using AttendTileFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int,
+                              const float*, int64_t, int, float, float*, int64_t);
+
+}  // namespace
+
+// One tile kernel entry point of pool type T, compiled for this unit's ISA.
+#define MSWA_DEFINE_ATTEND_TILE(name, T)                                                          \
+  void name(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0, int n,    \
+            const float* q, int64_t q_stride, int nq, float scale, float* out,                    \
+            int64_t out_stride) {                                                                 \
+    AttendTileKvHead<T>(p, head, seq, pos0, n, q, q_stride, nq, scale, out, out_stride);         \
+  }
+
+// The fp16 tile kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.
+void AttendTileF16V4(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0,
+                     int n, const float* q, int64_t q_stride, int nq, float scale, float* out,
+                     int64_t out_stride);
+void AttendTileF16V3(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0,
+                     int n, const float* q, int64_t q_stride, int nq, float scale, float* out,
+                     int64_t out_stride);
+
+}  // namespace mswa
