@@ -96,23 +96,25 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
   const int rows = n * nq;
   TileState st;
   // Rows are token-major: row r is token r / nq, query head r % nq. Unused lanes get a position
-  // no key is visible from.
-  alignas(64) int32_t row_last[kTileRows], row_first[kTileRows];
+  // no key is visible from. Positions are compared as floats, exact below 2^24 (the caller's
+  // bound for tiles).
+  alignas(64) float row_last[kTileRows], row_first[kTileRows];
   for (int r = 0; r < kTileRows; ++r) {
     const bool used = r < rows;
     const int64_t pos = pos0 + (used ? r / nq : 0);
-    row_last[r] = used ? static_cast<int32_t>(pos) : -1;
-    row_first[r] = used ? static_cast<int32_t>(OldestVisible(pos, head.window))
-                        : std::numeric_limits<int32_t>::max();
+    row_last[r] = used ? static_cast<float>(pos) : -1.f;
+    row_first[r] = used ? static_cast<float>(OldestVisible(pos, head.window)) : 3e38f;
     const float* qr = q + (r / nq) * q_stride + (r % nq) * D;
     for (int64_t d = 0; d < D; ++d) {
       st.qt[d][r] = used ? qr[d] * scale : 0.f;
       st.acct[d][r] = 0.f;
     }
   }
-  I32x16 last_v, first_v;
-  std::memcpy(&last_v, row_last, sizeof(last_v));
-  std::memcpy(&first_v, row_first, sizeof(first_v));
+  const V16 last_v = Load16(row_last);
+  const V16 first_v = Load16(row_first);
+  // Keys from here to key_all_last are visible to every row (no mask needed).
+  const int64_t key_all_first = OldestVisible(pos0 + n - 1, head.window);
+  const int64_t key_all_last = pos0;
   V16 m = Splat16(-std::numeric_limits<float>::infinity());
   V16 l = Splat16(0.f);
 
@@ -152,25 +154,31 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
       for (int j = 0; j < kTileKeys; ++j) s[j] += qd * kf[j * D + d];
     }
     // Soft-capping, the window mask, and the chunk's maximum per row.
-    V16 chunk_max = Splat16(-std::numeric_limits<float>::infinity());
-    I32x16 visible[kTileKeys];
-    for (int j = 0; j < nk; ++j) {
-      if (p.softcap > 0.f) {
+    if (p.softcap > 0.f) {
+      for (int j = 0; j < nk; ++j) {
         float lanes[16];
         std::memcpy(lanes, &s[j], sizeof(lanes));
         for (float& x : lanes) x = p.softcap * std::tanh(x / p.softcap);
         std::memcpy(&s[j], lanes, sizeof(lanes));
       }
-      const int32_t key = static_cast<int32_t>(c + j);
-      const I32x16 key_v = I32x16{} + key;
-      visible[j] = (first_v <= key_v) & (last_v >= key_v);
-      s[j] = Select(visible[j], s[j], Splat16(-std::numeric_limits<float>::infinity()));
-      chunk_max = Max16(chunk_max, s[j]);
     }
-    // Rows that see none of these keys keep their state: their max stays, their weights are 0.
-    if (MaxLane(chunk_max) == -std::numeric_limits<float>::infinity()) {
-      c = end;
-      continue;
+    const bool all_visible = c >= key_all_first && end - 1 <= key_all_last;
+    I32x16 visible[kTileKeys];
+    V16 chunk_max = Splat16(-std::numeric_limits<float>::infinity());
+    if (all_visible) {
+      for (int j = 0; j < nk; ++j) chunk_max = Max16(chunk_max, s[j]);
+    } else {
+      for (int j = 0; j < nk; ++j) {
+        const V16 key = Splat16(static_cast<float>(c + j));
+        visible[j] = (first_v <= key) & (last_v >= key);
+        s[j] = Select(visible[j], s[j], Splat16(-std::numeric_limits<float>::infinity()));
+        chunk_max = Max16(chunk_max, s[j]);
+      }
+      // Rows that see none of these keys keep their state: their max stays, their weights are 0.
+      if (MaxLane(chunk_max) == -std::numeric_limits<float>::infinity()) {
+        c = end;
+        continue;
+      }
     }
     const V16 new_m = Max16(m, chunk_max);
     const I32x16 seen = new_m > Splat16(-std::numeric_limits<float>::infinity());
@@ -179,8 +187,9 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
     V16 w_sum = Splat16(0.f);
     alignas(64) float w[kTileKeys][kTileRows];
     for (int j = 0; j < nk; ++j) {
-      const V16 wj = Select(visible[j], Exp16(Select(visible[j], s[j] - new_m, Splat16(0.f))),
-                            Splat16(0.f));
+      const V16 wj = all_visible ? Exp16(s[j] - new_m)
+                                 : Select(visible[j], Exp16(Select(visible[j], s[j] - new_m, Splat16(0.f))),
+                                          Splat16(0.f));
       w_sum += wj;
       Store16(w[j], wj);
     }

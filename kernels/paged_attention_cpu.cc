@@ -1,5 +1,4 @@
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "kernels/attend_cpu.h"
@@ -95,8 +94,8 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
                                                                : AttendKernels{AttendF32, AttendTileF32};
   // Work units: tokens at consecutive positions of one sequence (a prompt's chunk) go in tiles
   // of up to kTileRows query rows to the tile kernel; single tokens (decode) to the per-token
-  // one. Head dims outside whole vectors and positions near the int32 lanes' limit take the
-  // per-token kernel throughout.
+  // one. Head dims outside whole vectors, and positions from 2^24 on (the tile kernel compares
+  // positions as floats), take the per-token kernel.
   const int64_t tile_tokens = D % 16 == 0 ? std::max<int64_t>(1, kTileRows / std::min(group, int64_t{kMaxGroup})) : 1;
   std::vector<TokenRun> runs;
   runs.reserve(static_cast<size_t>(p.num_tokens));
@@ -106,7 +105,7 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
       const int64_t prev = run.first + run.count - 1;
       if (run.count < tile_tokens && p.seq_index[t] == p.seq_index[prev] &&
           p.positions[t] == p.positions[prev] + 1 &&
-          p.positions[t] < std::numeric_limits<int32_t>::max() - kTileRows) {
+          p.positions[t] < (int64_t{1} << 24)) {
         ++run.count;
         continue;
       }
