@@ -2,9 +2,10 @@
 #   docker build -t mswa-serve .                          CPU (Debian 12, LibTorch 1.13, OpenBLAS)
 #   docker run -p 50051:50051 -p 8000:8000 -p 9090:9090 mswa-serve
 #
-# The build stage runs exactly what CI runs (scripts/setup.sh, scripts/build.sh, the unit
-# tests); the image holds the binaries, the SentencePiece wrapper, the default model and
-# the shared libraries they need, and runs as an unprivileged user.
+# The build stage runs what CI runs (scripts/setup.sh's build packages, scripts/build.sh, the
+# unit tests; --build-arg MSWA_IMAGE_TESTS=0 skips the tests); the image holds the stripped
+# binaries, the SentencePiece wrapper, the default model and the shared libraries they load,
+# and runs as an unprivileged user.
 #
 # GPU (the engine on the GPU; the image's default flags include --device=cuda):
 #   docker build --target cuda -t mswa-serve:cuda .
@@ -28,22 +29,23 @@ ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04
 FROM ${BASE_IMAGE} AS build-cuda
 WORKDIR /src
 COPY scripts/ scripts/
-RUN bash scripts/setup.sh && bash scripts/setup_cuda.sh
+RUN bash scripts/setup.sh --build && bash scripts/setup_cuda.sh
 COPY . .
 RUN bash scripts/docker_build.sh cuda
 
 FROM ${BASE_IMAGE} AS build-cpu
+ARG MSWA_IMAGE_TESTS=1
 WORKDIR /src
 COPY scripts/ scripts/
-RUN bash scripts/setup.sh
+RUN bash scripts/setup.sh --build
 COPY . .
-RUN bash scripts/docker_build.sh cpu
+RUN MSWA_IMAGE_TESTS=${MSWA_IMAGE_TESTS} bash scripts/docker_build.sh cpu
 
 # The CUDA image: NVIDIA's image (CUDA runtime libraries, the container toolkit's environment),
 # LibTorch at its build path, and the bundled Debian libraries the base does not have.
 FROM ${CUDA_RUNTIME_IMAGE} AS cuda
 COPY --from=build-cuda /out/cuda/root/ /
-COPY --from=build-cuda /out/cuda/deps/ /usr/local/lib/mswa-deps/
+COPY --from=build-cuda /out/deps/ /usr/local/lib/mswa-deps/
 COPY scripts/bundle_libs.sh /tmp/bundle_libs.sh
 RUN bash /tmp/bundle_libs.sh prune /usr/local/lib/mswa-deps \
  && echo /usr/local/lib/mswa-deps > /etc/ld.so.conf.d/zz-mswa-deps.conf && ldconfig \
@@ -58,13 +60,14 @@ EXPOSE 50051 8000 9090
 ENTRYPOINT ["/usr/local/bin/mswa-server", "--model_dir=/usr/local/share/mswa/models/mswa-books-small"]
 CMD ["--listen=0.0.0.0:50051", "--http_listen=0.0.0.0:8000", "--metrics_listen=0.0.0.0:9090", "--device=cuda"]
 
-# The CPU image (the default target): Debian 12 with the packages of
-# deploy/docker/runtime-packages.txt.
+# The CPU image (the default target): Debian 12 and the libraries the binaries load, bundled
+# like the CUDA image's (no package installs: the same files as the build's, half the size).
 FROM ${RUNTIME_IMAGE} AS cpu
-COPY deploy/docker/runtime-packages.txt /tmp/runtime-packages.txt
-RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends $(grep -v '^#' /tmp/runtime-packages.txt) \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
+COPY --from=build-cpu /out/deps/ /usr/local/lib/mswa-deps/
+COPY scripts/bundle_libs.sh /tmp/bundle_libs.sh
+RUN bash /tmp/bundle_libs.sh prune /usr/local/lib/mswa-deps \
+ && echo /usr/local/lib/mswa-deps > /etc/ld.so.conf.d/zz-mswa-deps.conf && ldconfig \
+ && rm /tmp/bundle_libs.sh \
  && useradd --system --uid 10001 --user-group --no-create-home mswa
 COPY --from=build-cpu /out/bin/ /usr/local/bin/
 COPY --from=build-cpu /out/lib/mswa/ /usr/local/lib/mswa/

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package that building, testing and benchmarking mswa-serve needs.
 # Idempotent: safe to run again; apt-get skips what is already installed.
+#   bash scripts/setup.sh           everything (build, tests, benchmarks, deploy and image checks)
+#   bash scripts/setup.sh --build   only what building and the unit tests need (the image's
+#                                   build stage)
 set -euo pipefail
 
-PACKAGES=(
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
+  # Compiler cache: scripts/build.sh uses it when present; the image test lends the build's
+  # cache to the image's build stage, whose compile is then mostly hits.
+  ccache
   # LibTorch (CPU). Without libopenblas0-openmp Debian's LibTorch falls back to the reference BLAS
   # (~8 GFLOP/s instead of ~200 on two cores).
   libtorch-dev libopenblas0-openmp
@@ -15,6 +21,8 @@ PACKAGES=(
   libpcre2-dev libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+)
+TEST_PACKAGES=(
   # integration and deploy checks: Prometheus (+ promtool), curl, openssl, yamllint, kubectl
   prometheus curl openssl yamllint
   # the independent Python re-implementation of the forward pass used as a cross-check in tests
@@ -24,7 +32,19 @@ PACKAGES=(
   # fuzzing (libFuzzer) and sanitizer runs, scripts/sanitizers.sh: clang-14 with its runtimes and
   # OpenMP (the kernels' CMake needs OpenMP to configure with clang)
   clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev
+  # the container image test (tests/deploy/image_test.sh): podman/buildah, debootstrap for the
+  # Debian 12 base, and what rootless and chroot-isolated builds use
+  podman buildah debootstrap uidmap fuse-overlayfs slirp4netns
 )
+
+ONLY_BUILD=0
+case "${1:-}" in
+  "") ;;
+  --build) ONLY_BUILD=1 ;;
+  *) echo "usage: setup.sh [--build]" >&2; exit 2 ;;
+esac
+PACKAGES=("${BUILD_PACKAGES[@]}")
+if [ "$ONLY_BUILD" = 0 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -32,6 +52,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+if [ "$ONLY_BUILD" = 1 ]; then exit 0; fi
 
 # The deploy checks (tests/deploy): kubectl renders the kustomize overlays offline (the kubectl
 # package where the apt sources have it, else Debian's kubernetes-client), and Node.js validates

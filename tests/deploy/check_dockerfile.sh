@@ -2,13 +2,12 @@
 # No Docker engine runs where the tests do, so the Dockerfile is checked as text:
 #  - every COPY source from the build context and every script it runs exists;
 #  - what the build stage copies out of the build tree exists after a build;
-#  - deploy/docker/runtime-packages.txt is exactly the set of Debian packages providing the
-#    libraries the shipped binaries link directly (readelf NEEDED), plus the documented
-#    non-linked extras;
-#  - scripts/bundle_libs.sh, which gives the CUDA image (a non-Debian base) its libraries, bundles
-#    the whole closure: with only the bundle on the library path, every library the binaries load
-#    comes from the bundle or from the toolchain runtime every base image has; and its prune step
-#    drops what the image already has and keeps what it lacks.
+#  - scripts/bundle_libs.sh, which gives both images their libraries, bundles the whole closure:
+#    with only the bundle on the library path, every library the binaries load comes from the
+#    bundle or from the toolchain runtime every base image has (BLAS included, which LibTorch
+#    finds through Debian's alternatives); and its prune step drops what the image already has
+#    and keeps what it lacks.
+# tests/deploy/image_test.sh builds and runs the CPU image where podman can.
 # Usage: check_dockerfile.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 SRC=$1 BUILD=$2
@@ -51,25 +50,7 @@ for path in server/mswa-server client/mswa-client model/mswa-model model/mswa-tr
   [ -e "$BUILD/$path" ] || fail "the build produces no $path"
 done
 
-# The packages of directly linked libraries.
-needed=$(for b in server/mswa-server client/mswa-client model/mswa-model model/mswa-train lib/libmswa_spm.so; do
-  readelf -d "$BUILD/$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
-done | sort -u | while read -r lib; do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-  [ -n "$path" ] || { echo "MISSING:$lib"; continue; }
-  dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1
-done | sort -u)
-grep -q MISSING <<< "$needed" && fail "libraries not found: $(grep MISSING <<< "$needed")"
-# libc6 and libgcc-s1 are in every Debian image (essential); the list names the rest.
-needed=$(grep -vxE 'libc6|libgcc-s1' <<< "$needed")
-listed=$(grep -vE '^\s*(#|$)' deploy/docker/runtime-packages.txt | sort -u)
-extras="libopenblas0-openmp"
-missing=$(comm -23 <(echo "$needed") <(echo "$listed"))
-[ -z "$missing" ] || fail "runtime-packages.txt lacks: $missing"
-unused=$(comm -13 <(echo "$needed") <(echo "$listed") | grep -vxF "$extras" || true)
-[ -z "$unused" ] || fail "runtime-packages.txt lists packages no binary links: $unused"
-
-# The CUDA image's bundle, collected from this build (the same binaries, without CUDA).
+# The images' bundle, collected from this build.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 files=()
@@ -79,6 +60,11 @@ done
 bash scripts/bundle_libs.sh collect "$tmp/deps" "${files[@]}"
 [ -e "$tmp/deps/libgrpc++.so.1.51" ] || fail "bundle_libs.sh collected no libgrpc++ (got: $(ls "$tmp/deps"))"
 [ -e "$tmp/deps/libsentencepiece.so.0" ] || fail "bundle_libs.sh missed libmswa_spm.so's libsentencepiece"
+# LibTorch's BLAS is Debian's alternative: the bundle must hold the OpenBLAS (OpenMP) behind it,
+# not the reference BLAS (~25x slower matrix products).
+blas=$(readlink -f "$(ldconfig -p | awk '$1 == "libblas.so.3" {print $NF; exit}')")
+[[ "$blas" == *openblas* ]] || fail "this machine's libblas.so.3 is not OpenBLAS ($blas): install libopenblas0-openmp"
+cmp -s "$blas" "$tmp/deps/libblas.so.3" || fail "the bundled libblas.so.3 is not $blas"
 for base in libc.so.6 libstdc++.so.6 libgcc_s.so.1; do
   [ ! -e "$tmp/deps/$base" ] || fail "bundle_libs.sh bundled the toolchain runtime $base"
 done
@@ -91,6 +77,10 @@ bash scripts/bundle_libs.sh prune "$tmp/deps"
 [ ! -e "$tmp/deps/libgrpc++.so.1.51" ] || fail "prune kept a library the system has"
 [ -e "$tmp/deps/libmswa-not-on-this-system.so.7" ] || fail "prune removed a library the system lacks"
 if bash scripts/bundle_libs.sh collect "$tmp/x" 2>/dev/null; then fail "bundle_libs.sh collect without files succeeded"; fi
-grep -q 'bundle_libs.sh" collect /out/cuda/deps' scripts/docker_build.sh || fail "scripts/docker_build.sh no longer bundles /out/cuda/deps"
-grep -q 'bundle_libs.sh prune /usr/local/lib/mswa-deps' Dockerfile || fail "the CUDA stage no longer prunes its bundle"
+grep -q 'bundle_libs.sh" collect /out/deps' scripts/docker_build.sh || fail "scripts/docker_build.sh no longer bundles /out/deps"
+grep -q 'strip --strip-unneeded /out/bin' scripts/docker_build.sh || fail "scripts/docker_build.sh no longer strips the binaries"
+for stage in cuda cpu; do
+  awk -v s="$stage" '$1 == "FROM" {on = ($NF == s)} on' Dockerfile |
+    grep -q 'bundle_libs.sh prune /usr/local/lib/mswa-deps' || fail "the $stage stage no longer prunes its bundle"
+done
 echo "Dockerfile: ok"
