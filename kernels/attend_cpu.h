@@ -284,8 +284,10 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
   }
 }
 
-using AttendFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
-                         const float*, int64_t, int, float, float*, int64_t);
+// The entry points' type: (p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride).
+using AttendKernel = void(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
+                          const float*, int64_t, int, float, float*, int64_t);
+using AttendFn = AttendKernel*;
 
 }  // namespace
 
@@ -298,11 +300,6 @@ using AttendFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int6
   }
 
 // The fp16 kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.
-void AttendF16V4(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-                 int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
-                 int64_t out_stride);
-void AttendF16V3(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,
-                 int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,
-                 int64_t out_stride);
+AttendKernel AttendF16V4, AttendF16V3;
 
 }  // namespace mswa

@@ -221,8 +221,10 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
   }
 }
 
-using AttendTileFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int,
+// The entry points' type: (p, head, seq, pos0, n, q, q_stride, nq, scale, out, out_stride).
+using AttendTileKernel = void(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int,
                               const float*, int64_t, int, float, float*, int64_t);
+using AttendTileFn = AttendTileKernel*;
 
 }  // namespace
 
@@ -235,11 +237,6 @@ using AttendTileFn = void (*)(const PagedKvParams&, const KvHeadDesc&, int32_t, 
   }
 
 // The fp16 tile kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.
-void AttendTileF16V4(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0,
-                     int n, const float* q, int64_t q_stride, int nq, float scale, float* out,
-                     int64_t out_stride);
-void AttendTileF16V3(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t pos0,
-                     int n, const float* q, int64_t q_stride, int nq, float scale, float* out,
-                     int64_t out_stride);
+AttendTileKernel AttendTileF16V4, AttendTileF16V3;
 
 }  // namespace mswa

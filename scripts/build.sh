@@ -14,6 +14,10 @@ if [ "${MSWA_CCACHE:-1}" != 0 ] && command -v ccache > /dev/null; then
   # elsewhere (another clone, the image's /src) with the same compiler hits the same entries.
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
   export CCACHE_COMPILERCHECK=${CCACHE_COMPILERCHECK:-content}
+  # ccache keys on the locale (it changes the compiler's messages): one fixed locale, so that a
+  # shell's and a container's builds share entries.
+  unset LC_ALL LC_CTYPE LC_MESSAGES
+  export LANG=C.UTF-8
 else
   LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER= -DCMAKE_CXX_COMPILER_LAUNCHER=)
 fi

@@ -33,8 +33,9 @@ TEST_PACKAGES=(
   # OpenMP (the kernels' CMake needs OpenMP to configure with clang)
   clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev
   # the container image test (tests/deploy/image_test.sh): podman/buildah, debootstrap for the
-  # Debian 12 base, and what rootless and chroot-isolated builds use
-  podman buildah debootstrap uidmap fuse-overlayfs slirp4netns
+  # Debian 12 base, runc (crun, podman's default, refuses hybrid cgroups), and what rootless and
+  # chroot-isolated builds use
+  podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
 )
 
 ONLY_BUILD=0

@@ -92,8 +92,13 @@ user=$(podman image inspect --format '{{.Config.User}}' "$IMAGE")
 
 log=$BUILD/image_server.log
 mode=""
-# shellcheck disable=SC2086  # the entry point and flags are words
-if podman run -d --name mswa-image-test --network host "$IMAGE" $flags > /dev/null 2> "$BUILD/image_run.err"; then
+# On machines like CI's (a VM whose root lacks CAP_SYS_RESOURCE, cgroups v1 and v2 mixed),
+# podman's defaults fail: crun refuses the hybrid cgroups, and either runtime fails to set
+# resource limits above the caller's own. runc with limits at or below the caller's works.
+run_args=(--network host --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
+if command -v runc > /dev/null; then run_args=(--runtime runc "${run_args[@]}"); fi
+# shellcheck disable=SC2086  # the flags are words
+if podman run -d --name mswa-image-test "${run_args[@]}" "$IMAGE" $flags > /dev/null 2> "$BUILD/image_run.err"; then
   sleep 1
   if [ "$(podman inspect --format '{{.State.Running}}' mswa-image-test 2>/dev/null)" = true ]; then
     mode="podman run"
