@@ -15,7 +15,7 @@
 # filesystem runs instead under unshare + chroot as the image's user (uid 10001), with the
 # image's entry point and default flags. Exits 77 (skipped) without podman or root.
 #   MSWA_IMAGE=NAME      image name (default localhost/mswa-serve:test)
-#   MSWA_IMAGE_KEEP=1    keep the image afterwards
+#   MSWA_IMAGE_KEEP=1    keep the image and its build stage's layers afterwards
 set -euo pipefail
 SRC=$(cd "$1" && pwd)
 BUILD=$(cd "$2" && pwd)
@@ -61,7 +61,11 @@ cleanup() {
   podman umount "$ctr" > /dev/null 2>&1 || true
   podman rm -f "$ctr" > /dev/null 2>&1 || true
   podman rm -f mswa-image-test > /dev/null 2>&1 || true
-  if [ "${MSWA_IMAGE_KEEP:-0}" != 1 ]; then podman rmi -f "$IMAGE" > /dev/null 2>&1 || true; fi
+  if [ "${MSWA_IMAGE_KEEP:-0}" != 1 ]; then
+    # The image and the build stage's layers (~2.5 GB); the Debian base stays for the next run.
+    podman rmi -f "$IMAGE" > /dev/null 2>&1 || true
+    podman image prune -f > /dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 
