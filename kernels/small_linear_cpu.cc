@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <omp.h>
+
 #include "kernels/cpu_clones.h"
 #include "kernels/vec16.h"
 
@@ -19,6 +21,7 @@ struct DenseRows {
   int64_t in;
   __attribute__((always_inline)) V16 Load(int64_t o, int64_t i) const { return Load16(w + o * in + i); }
   __attribute__((always_inline)) float At(int64_t o, int64_t i) const { return ToFloat(w[o * in + i]); }
+  __attribute__((always_inline)) void Prefetch(int64_t o, int64_t i) const { __builtin_prefetch(w + o * in + i); }
 };
 // int8 with one fp32 scale per kInt8Group consecutive values of a row (a 16-value load never
 // straddles two groups: kInt8Group is a multiple of 16 and loads start at multiples of 16):
@@ -37,6 +40,7 @@ struct Int8Rows {
   __attribute__((always_inline)) float At(int64_t o, int64_t i) const {
     return static_cast<float>(q[o * in + i]) * scales[o * groups + i / kInt8Group];
   }
+  __attribute__((always_inline)) void Prefetch(int64_t o, int64_t i) const { __builtin_prefetch(q + o * in + i); }
 };
 
 // Output rows [o_begin, o_end) for every input row, one dot product at a time: whole 16-value
@@ -149,7 +153,12 @@ __attribute__((always_inline)) inline void RowTiles(const float* x, int64_t rows
     const float* xr = x + r * in;
     for (int64_t o = o_begin; o < o_tiles_end; o += 8) {
       V16 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
+      const int64_t next = o + 16 <= o_tiles_end ? o + 8 : o;
       for (int64_t i = 0; i < in; i += 16) {
+        // The next tile's weights, one line of each of its rows per step: DRAM latency hides
+        // behind this tile's arithmetic, where the hardware prefetcher, seeing eight short
+        // streams begin at once, starts too late.
+        for (int j = 0; j < 8; ++j) w.Prefetch(next + j, i);
         const V16 p = Load16(xr + i);
         a0 += w.Load(o, i) * p;
         a1 += w.Load(o + 1, i) * p;
@@ -196,18 +205,21 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
   Chunk(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 
-// Chunks of 64 output rows: enough work per chunk to amortize scheduling, enough chunks to
-// balance two to a few dozen threads.
+// Output rows split evenly between the threads, in multiples of 8 (the one-row tiles): each
+// thread streams one contiguous range of the weights. Chunks of a fixed size left a thread idle
+// for up to a chunk at the end of every product, which at decode sizes (a few hundred output
+// rows split among two threads: 192 rows made 2 chunks against 1) cost a third of the time.
 template <typename W, typename Chunk>
 void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, int64_t out,
          float* y, int64_t y_stride, bool accumulate) {
-  const int64_t chunk = 64;
-  const int64_t chunks = (out + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (out * in * rows > (1 << 15))
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * chunk;
-    const int64_t end = begin + chunk < out ? begin + chunk : out;
-    chunk_fn(x, rows, in, w, begin, end, y, y_stride, accumulate);
+#pragma omp parallel if (out * in * rows > (1 << 15))
+  {
+    const int64_t threads = omp_get_num_threads();
+    const int64_t per_thread = (out + threads - 1) / threads;
+    const int64_t share = (per_thread + 7) / 8 * 8;
+    const int64_t begin = std::min(out, omp_get_thread_num() * share);
+    const int64_t end = std::min(out, begin + share);
+    if (begin < end) chunk_fn(x, rows, in, w, begin, end, y, y_stride, accumulate);
   }
 }
 
