@@ -117,22 +117,24 @@ __attribute__((always_inline)) inline float Sum16(const V16& v) {
 // range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
 // (a libm call per key cost more than the dot product and the V update together). Inputs below
 // -87 give exp(-87) ~ 1.6e-38 instead of a denormal or 0: nothing next to the maximum's weight 1.
-inline float ExpNonPositive(float x) {
-  x = x < -87.f ? -87.f : x;
+// F is float or V16 (16 lanes at once, attend_tile_cpu.h).
+template <typename F>
+__attribute__((always_inline)) inline F ExpNonPositive(F x) {
+  x = AtLeast(x, -87.f);
   // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (exact, vectorizes without
   // SSE4.1's round instruction, which the baseline clone lacks).
-  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  float r = x - n * 0.693359375f;
+  const F n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  F r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  float poly = 1.9875691500e-4f;
-  poly = poly * r + 1.3981999507e-3f;
+  F poly = r * 1.9875691500e-4f + 1.3981999507e-3f;
   poly = poly * r + 8.3334519073e-3f;
   poly = poly * r + 4.1665795894e-2f;
   poly = poly * r + 1.6666665459e-1f;
   poly = poly * r + 5.0000001201e-1f;
   poly = poly * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 0]
-  float scale;
+  const auto bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-126, 0]
+  F scale;
+  static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
   std::memcpy(&scale, &bits, sizeof(scale));
   return poly * scale;
 }

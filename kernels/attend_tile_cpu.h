@@ -30,43 +30,6 @@ constexpr int kTileRows = 16;
 // Keys per step of the online softmax.
 constexpr int kTileKeys = 16;
 
-__attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& a, const V16& b) {
-  I32x16 ai, bi;
-  std::memcpy(&ai, &a, sizeof(ai));
-  std::memcpy(&bi, &b, sizeof(bi));
-  const I32x16 ri = (ai & mask) | (bi & ~mask);
-  V16 r;
-  std::memcpy(&r, &ri, sizeof(r));
-  return r;
-}
-
-__attribute__((always_inline)) inline V16 Max16(const V16& a, const V16& b) {
-  return Select(a > b, a, b);
-}
-
-__attribute__((always_inline)) inline V16 Splat16(float x) {
-  return V16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
-}
-
-// ExpNonPositive (attend_cpu.h) on 16 lanes: the same polynomial, so within 2 ulp for x <= 0.
-__attribute__((always_inline)) inline V16 Exp16(V16 x) {
-  x = Max16(x, Splat16(-87.f));
-  const V16 n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  V16 r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  V16 poly = Splat16(1.9875691500e-4f);
-  poly = poly * r + 1.3981999507e-3f;
-  poly = poly * r + 8.3334519073e-3f;
-  poly = poly * r + 4.1665795894e-2f;
-  poly = poly * r + 1.6666665459e-1f;
-  poly = poly * r + 5.0000001201e-1f;
-  poly = poly * r * r + r + 1.f;
-  const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;  // 2^n, n in [-126, 0]
-  V16 scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return poly * scale;
-}
-
 __attribute__((always_inline)) inline float MaxLane(const V16& v) {
   float s[16];
   std::memcpy(s, &v, sizeof(s));
@@ -183,12 +146,12 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
     const V16 new_m = Max16(m, chunk_max);
     const I32x16 seen = new_m > Splat16(-std::numeric_limits<float>::infinity());
     // exp(m - new_m): 0 for a row's first keys (m = -inf), 1 for rows that have seen nothing.
-    const V16 correction = Select(seen, Exp16(Select(seen, m - new_m, Splat16(0.f))), Splat16(1.f));
+    const V16 correction = Select(seen, ExpNonPositive(Select(seen, m - new_m, Splat16(0.f))), Splat16(1.f));
     V16 w_sum = Splat16(0.f);
     alignas(64) float w[kTileKeys][kTileRows];
     for (int j = 0; j < nk; ++j) {
-      const V16 wj = all_visible ? Exp16(s[j] - new_m)
-                                 : Select(visible[j], Exp16(Select(visible[j], s[j] - new_m, Splat16(0.f))),
+      const V16 wj = all_visible ? ExpNonPositive(s[j] - new_m)
+                                 : Select(visible[j], ExpNonPositive(Select(visible[j], s[j] - new_m, Splat16(0.f))),
                                           Splat16(0.f));
       w_sum += wj;
       Store16(w[j], wj);

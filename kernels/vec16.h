@@ -42,6 +42,29 @@ __attribute__((always_inline)) inline V16 Load16(const Bf16* p) {
   return v;
 }
 
+__attribute__((always_inline)) inline V16 Splat16(float x) {
+  return V16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+// Lane-wise mask ? a : b, for a mask from a vector comparison (all bits set or clear per lane).
+__attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& a, const V16& b) {
+  I32x16 ai, bi;
+  std::memcpy(&ai, &a, sizeof(ai));
+  std::memcpy(&bi, &b, sizeof(bi));
+  const I32x16 ri = (ai & mask) | (bi & ~mask);
+  V16 r;
+  std::memcpy(&r, &ri, sizeof(r));
+  return r;
+}
+__attribute__((always_inline)) inline V16 Max16(const V16& a, const V16& b) { return Select(a > b, a, b); }
+
+// The operations that differ between a float and 16 of them, for code written once for both.
+__attribute__((always_inline)) inline float AtLeast(float x, float lo) { return x < lo ? lo : x; }
+__attribute__((always_inline)) inline V16 AtLeast(const V16& x, float lo) { return Max16(x, Splat16(lo)); }
+__attribute__((always_inline)) inline int32_t TruncateToInt(float x) { return static_cast<int32_t>(x); }
+__attribute__((always_inline)) inline I32x16 TruncateToInt(const V16& x) {
+  return __builtin_convertvector(x, I32x16);
+}
+
 inline float ToFloat(float x) { return x; }
 inline float ToFloat(Bf16 x) {
   const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
