@@ -23,6 +23,7 @@ IMAGE=${MSWA_IMAGE:-localhost/mswa-serve:test}
 BASE=localhost/debian:bookworm-slim
 CLIENT=$BUILD/client/mswa-client
 fail() { echo "FAIL (image): $*"; exit 1; }
+source "$(dirname "$0")/free_port.sh"
 seconds() { date +%s; }
 
 if ! command -v podman > /dev/null || [ "$(id -u)" -ne 0 ]; then
@@ -39,8 +40,7 @@ echo "base image ready in $(( $(seconds) - start )) s"
 # the apt archive are mounted into the build stage; the unit tests are skipped there (CI runs
 # them in this tree).
 start=$(seconds)
-ccache_dir=$(CCACHE_DIR= ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")
-ccache_dir=${CCACHE_DIR:-$ccache_dir}
+ccache_dir=$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")
 mkdir -p "$ccache_dir"
 podman build --isolation=chroot --target cpu \
   --build-arg BASE_IMAGE="$BASE" --build-arg RUNTIME_IMAGE="$BASE" --build-arg MSWA_IMAGE_TESTS=0 \
@@ -79,15 +79,7 @@ echo "  largest libraries: $largest"
 ! readelf -S "$root/usr/local/bin/mswa-server" | grep -q '\.symtab' || fail "mswa-server is not stripped"
 
 # Free ports on the host's loopback for gRPC, HTTP and metrics.
-ports=($(python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-))
-GRPC=${ports[0]} HTTP=${ports[1]} METRICS=${ports[2]}
+GRPC=$(free_port) HTTP=$(free_port) METRICS=$(free_port)
 # The image's entry point and flags, with the ports moved and bound to loopback.
 entry=$(podman image inspect --format '{{join .Config.Entrypoint " "}}' "$IMAGE")
 flags="--listen=127.0.0.1:$GRPC --http_listen=127.0.0.1:$HTTP --metrics_listen=127.0.0.1:$METRICS"

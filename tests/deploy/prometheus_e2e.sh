@@ -7,7 +7,7 @@ set -euo pipefail
 SRC=$1 SERVER=$2 CLIENT=$3 MODEL_TOOL=$4 WORK=$5
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; [ -f "$WORK/prometheus.log" ] && tail -20 "$WORK/prometheus.log"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/free_port.sh"
 PIDS=()
 trap 'kill -9 "${PIDS[@]}" 2>/dev/null || true' EXIT
 
