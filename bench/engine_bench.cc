@@ -263,15 +263,17 @@ struct DirBenchOptions {
   std::optional<KvDType> kv_dtype;
   int threads = 0;
   std::vector<int> batches = {8, 32};
+  Int8Kernel int8_kernel = Int8Kernel::kAuto;
 };
 
 constexpr char kDirUsage[] =
     "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]\n"
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
-    "                    [--batches 8,32]\n"
+    "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
     "batch, in tokens/s, beside the weights' DRAM roofline and the matmul FLOP/s measured in\n"
-    "the same run. Weights are the directory's; token ids are random.\n";
+    "the same run. Weights are the directory's; token ids are random. --int8_kernel forces\n"
+    "how int8 products run (widened: exact fp32 products of the dequantized weights).\n";
 
 // Matmul FLOP/s at the shape of `c`'s MLP for a 512-token step, best of 5.
 double ModelMatmulFlops(const ModelConfig& c) {
@@ -337,9 +339,11 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double flops = ModelMatmulFlops(c);
   const char* dtype_name = compute == at::kBFloat16 ? "bf16" : compute == at::kChar ? "int8" : "f32";
-  std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute, %s KV, %d threads\n",
+  std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute%s%s, %s KV, %d threads\n",
               opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
+              compute == at::kChar ? " with the int8 kernel " : "",
+              compute == at::kChar ? Int8KernelName(Int8KernelFor(1, c.hidden_size)) : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());
   std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",
               bw / 1e9, flops / 1e9);
@@ -445,6 +449,14 @@ int main(int argc, char** argv) {
       auto t = ParseKvCacheDType(value);
       ok = t.ok();
       if (ok) dir.kv_dtype = *t;
+    } else if (flag == "--int8_kernel") {
+      ok = false;
+      for (Int8Kernel k : {Int8Kernel::kAuto, Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+        if (value == Int8KernelName(k)) {
+          dir.int8_kernel = k;
+          ok = true;
+        }
+      }
     } else if (flag == "--threads") {
       ok = absl::SimpleAtoi(value, &dir.threads) && dir.threads >= 0;
     } else if (flag == "--batches") {
@@ -464,6 +476,10 @@ int main(int argc, char** argv) {
     }
   }
   if (!dir.model_dir.empty()) {
+    if (!SetInt8Kernel(dir.int8_kernel)) {
+      std::fprintf(stderr, "this CPU cannot run --int8_kernel %s\n", Int8KernelName(dir.int8_kernel));
+      return 2;
+    }
     if (dir.threads > 0) at::set_num_threads(dir.threads);
     else at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
     return RunModelDir(dir);

@@ -33,6 +33,21 @@ struct Int8Matrix {
 };
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate);
+// How the int8 products run. The integer kernels (llama.cpp's q8_0 idea) quantize each row of
+// x per kInt8Group values as the weights are (scale max |x| / 127, round to nearest even) and
+// sum the products in int32, then scale: beyond the weights' rounding, an output's error is at
+// most sum_i |w_i| * s_x(i) / 2, s_x(i) the scale of x_i's group. About a third of the widened
+// kernel's instructions for the same bytes. They need `in` a multiple of 64; other shapes, and
+// several rows on AVX2 (too few registers for row tiles), take the widened fp32 kernel: exact
+// products of the dequantized weights.
+enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni };
+// Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
+// changing nothing, when the CPU lacks it. Not to be called while products run.
+bool SetInt8Kernel(Int8Kernel kernel);
+// The kernel a product of `rows` rows and `in` columns takes now.
+Int8Kernel Int8KernelFor(int64_t rows, int64_t in);
+const char* Int8KernelName(Int8Kernel kernel);
+
 // Quantizes w [out, in] into q [out, in] and scales [out, Int8Groups(in)].
 void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
 // Rows [row_begin, row_end) of w back to fp32, into out [row_end - row_begin, in].

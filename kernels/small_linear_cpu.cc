@@ -1,13 +1,16 @@
 #include "kernels/small_linear.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <omp.h>
 
 #include "kernels/cpu_clones.h"
+#include "kernels/small_linear_q8.h"
 #include "kernels/vec16.h"
 
 namespace mswa {
@@ -206,20 +209,38 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 }
 
 // Output rows split evenly between the threads, in multiples of 8 (the one-row tiles): each
-// thread streams one contiguous range of the weights. Chunks of a fixed size left a thread idle
-// for up to a chunk at the end of every product, which at decode sizes (a few hundred output
-// rows split among two threads: 192 rows made 2 chunks against 1) cost a third of the time.
-template <typename W, typename Chunk>
-void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, int64_t out,
-         float* y, int64_t y_stride, bool accumulate) {
-#pragma omp parallel if (out * in * rows > (1 << 15))
+// thread streams one contiguous range of the weights, fn(begin, end). Chunks of a fixed size
+// left a thread idle for up to a chunk at the end of every product, which at decode sizes (a
+// few hundred output rows split among two threads: 192 rows made 2 chunks against 1) cost a
+// third of the time. `work` (multiply-adds) below 2^15 stays on the calling thread.
+template <typename Fn>
+void ForOutputShares(int64_t out, int64_t work, const Fn& fn) {
+#pragma omp parallel if (work > (1 << 15))
   {
     const int64_t threads = omp_get_num_threads();
     const int64_t per_thread = (out + threads - 1) / threads;
     const int64_t share = (per_thread + 7) / 8 * 8;
     const int64_t begin = std::min(out, omp_get_thread_num() * share);
     const int64_t end = std::min(out, begin + share);
-    if (begin < end) chunk_fn(x, rows, in, w, begin, end, y, y_stride, accumulate);
+    if (begin < end) fn(begin, end);
+  }
+}
+
+template <typename W, typename Chunk>
+void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, int64_t out,
+         float* y, int64_t y_stride, bool accumulate) {
+  ForOutputShares(out, out * in * rows, [&](int64_t begin, int64_t end) {
+    chunk_fn(x, rows, in, w, begin, end, y, y_stride, accumulate);
+  });
+}
+
+std::atomic<Int8Kernel> g_int8_kernel{Int8Kernel::kAuto};
+
+bool CpuHas(Int8Kernel kernel) {
+  switch (kernel) {
+    case Int8Kernel::kAvx512Vnni: return q8::CpuHasAvx512Vnni();
+    case Int8Kernel::kAvx2: return q8::CpuHasAvx2();
+    default: return true;
   }
 }
 
@@ -235,10 +256,50 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
   Run(ChunkBf16, x, rows, in, DenseRows<Bf16>{w, in}, out, y, y_stride, accumulate);
 }
 
+bool SetInt8Kernel(Int8Kernel kernel) {
+  if (!CpuHas(kernel)) return false;
+  g_int8_kernel.store(kernel, std::memory_order_relaxed);
+  return true;
+}
+
+Int8Kernel Int8KernelFor(int64_t rows, int64_t in) {
+  Int8Kernel kernel = g_int8_kernel.load(std::memory_order_relaxed);
+  if (kernel == Int8Kernel::kAuto) {
+    kernel = q8::CpuHasAvx512Vnni() ? Int8Kernel::kAvx512Vnni
+             : q8::CpuHasAvx2()     ? Int8Kernel::kAvx2
+                                    : Int8Kernel::kWidened;
+  }
+  if (in % 64 != 0 || (kernel == Int8Kernel::kAvx2 && rows >= 4)) return Int8Kernel::kWidened;
+  return kernel;
+}
+
+const char* Int8KernelName(Int8Kernel kernel) {
+  switch (kernel) {
+    case Int8Kernel::kAuto: return "auto";
+    case Int8Kernel::kWidened: return "widened";
+    case Int8Kernel::kAvx2: return "avx2";
+    case Int8Kernel::kAvx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
-  Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y, y_stride,
-      accumulate);
+  const Int8Kernel kernel = Int8KernelFor(rows, in);
+  if (kernel == Int8Kernel::kWidened) {
+    return Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y,
+               y_stride, accumulate);
+  }
+  // x quantized once, on the calling thread, into buffers kept for the next product.
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xs;
+  const int64_t groups = Int8Groups(in);
+  xq.resize(rows * in);
+  xs.resize(rows * groups);
+  q8::QuantizeActivations(x, rows, in, xq.data(), xs.data());
+  const q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
+  const auto chunk = kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni : q8::ChunkAvx2;
+  ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
 }
 
 void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {

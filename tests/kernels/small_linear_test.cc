@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace mswa {
@@ -74,50 +75,135 @@ void CheckEveryShape(bool bf16) {
 TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(false); }
 TEST(SmallLinear, Bf16WeightsMatchTheReferenceForEveryShape) { CheckEveryShape(true); }
 
-// int8: quantization rounds each weight to within half a step of its group's scale, and the
-// product equals the double-precision product with the dequantized weights.
-TEST(SmallLinear, Int8WeightsMatchTheReferenceForEveryShape) {
-  std::mt19937 rng(4);
+// int8: quantization rounds each weight to within half a step of its group's scale. The widened
+// kernel's product equals the double-precision product with the dequantized weights; the
+// integer kernels also round x per group, so they are held to the bound small_linear.h states,
+// sum_i |w_i| * s_x(i) / 2, computed here from x's own group maxima.
+struct Int8Case {
+  int64_t rows, in, out, stride;
+  bool accumulate;
+  std::vector<float> x, deq, y_before;
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+};
+
+Int8Case MakeInt8Case(std::mt19937& rng, int64_t rows, int64_t in, int64_t out, bool accumulate) {
   std::normal_distribution<float> normal(0.f, 1.f);
-  for (int64_t rows : {1, 3, 4, 5, 13, 64}) {
-    for (int64_t in : {16, 24, 48, 256, 688}) {
-      for (int64_t out : {1, 3, 64, 130}) {
+  Int8Case c{rows, in, out, out + 3, accumulate, {}, {}, {}, {}, {}};
+  const int64_t groups = Int8Groups(in);
+  c.x.resize(rows * in);
+  std::vector<float> w(out * in);
+  for (float& v : c.x) v = normal(rng);
+  if (rows > 1) std::fill(c.x.begin() + in, c.x.begin() + 2 * in, 0.f);  // an all-zero row of x
+  for (float& v : w) v = normal(rng);
+  if (out > 1) std::fill(w.begin() + in, w.begin() + 2 * in, 0.f);  // an all-zero row of w
+  c.q.resize(out * in);
+  c.scales.resize(out * groups);
+  c.deq.resize(out * in);
+  QuantizeInt8(w.data(), out, in, c.q.data(), c.scales.data());
+  DequantizeInt8(Int8Matrix{c.q.data(), c.scales.data(), out}, in, 0, out, c.deq.data());
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) {
+      EXPECT_LE(std::abs(c.deq[o * in + i] - w[o * in + i]), 0.5f * c.scales[o * groups + i / kInt8Group] + 1e-6f);
+    }
+  }
+  c.y_before.resize(rows * c.stride);
+  for (float& v : c.y_before) v = normal(rng);
+  return c;
+}
+
+std::vector<float> RunInt8(const Int8Case& c) {
+  std::vector<float> y = c.y_before;
+  SmallLinear(c.x.data(), c.rows, c.in, Int8Matrix{c.q.data(), c.scales.data(), c.out}, y.data(),
+              c.stride, c.accumulate);
+  return y;
+}
+
+// Largest |error| / allowed over every output; the padding past `out` must be untouched.
+double WorstInt8Error(const Int8Case& c, const std::vector<float>& y, bool quantized_x) {
+  double worst = 0;
+  for (int64_t r = 0; r < c.rows; ++r) {
+    const float* xr = c.x.data() + r * c.in;
+    for (int64_t o = 0; o < c.stride; ++o) {
+      double want = c.y_before[r * c.stride + o], allowed = 1e-5;
+      if (o < c.out) {
+        double dot = 0, x_rounding = 0;
+        for (int64_t g = 0; g * kInt8Group < c.in; ++g) {
+          const int64_t begin = g * kInt8Group, end = std::min(c.in, begin + kInt8Group);
+          double max_abs = 0;
+          for (int64_t i = begin; i < end; ++i) max_abs = std::max(max_abs, std::abs(double{xr[i]}));
+          for (int64_t i = begin; i < end; ++i) {
+            const double wi = c.deq[o * c.in + i];
+            dot += xr[i] * wi;
+            x_rounding += std::abs(wi) * max_abs / 127 / 2;
+          }
+        }
+        want = c.accumulate ? want + dot : dot;
+        allowed = 1e-5 * c.in + (quantized_x ? x_rounding * (1 + 1e-5) : 0);
+      }
+      worst = std::max(worst, std::abs(want - y[r * c.stride + o]) / allowed);
+    }
+  }
+  return worst;
+}
+
+class Int8Kernels : public ::testing::TestWithParam<Int8Kernel> {
+ protected:
+  void SetUp() override {
+    if (!SetInt8Kernel(GetParam())) GTEST_SKIP() << "this CPU lacks " << Int8KernelName(GetParam());
+  }
+  void TearDown() override { SetInt8Kernel(Int8Kernel::kAuto); }
+};
+
+TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
+  std::mt19937 rng(4);
+  int64_t integer_products = 0;
+  for (int64_t rows : {1, 2, 3, 4, 5, 7, 13, 64}) {
+    for (int64_t in : {16, 24, 48, 64, 256, 576, 688}) {
+      for (int64_t out : {1, 3, 9, 64, 130}) {
         for (bool accumulate : {false, true}) {
-          const int64_t stride = out + 3, groups = Int8Groups(in);
-          std::vector<float> x(rows * in), w(out * in), y(rows * stride), deq(out * in);
-          for (float& v : x) v = normal(rng);
-          for (float& v : w) v = normal(rng);
-          if (out > 1) std::fill(w.begin() + in, w.begin() + 2 * in, 0.f);  // an all-zero row
-          std::vector<int8_t> q(out * in);
-          std::vector<float> scales(out * groups);
-          QuantizeInt8(w.data(), out, in, q.data(), scales.data());
-          const Int8Matrix m{q.data(), scales.data(), out};
-          DequantizeInt8(m, in, 0, out, deq.data());
-          for (int64_t o = 0; o < out; ++o) {
-            for (int64_t i = 0; i < in; ++i) {
-              ASSERT_LE(std::abs(deq[o * in + i] - w[o * in + i]), 0.5f * scales[o * groups + i / kInt8Group] + 1e-6f);
-            }
+          const Int8Case c = MakeInt8Case(rng, rows, in, out, accumulate);
+          const Int8Kernel kernel = Int8KernelFor(rows, in);
+          const bool quantized_x = kernel != Int8Kernel::kWidened;
+          if (quantized_x) {
+            EXPECT_EQ(kernel, GetParam());
+            ++integer_products;
           }
-          for (float& v : y) v = normal(rng);
-          const std::vector<float> before = y;
-          SmallLinear(x.data(), rows, in, m, y.data(), stride, accumulate);
-          double worst = 0;
-          for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t o = 0; o < stride; ++o) {
-              double want = before[r * stride + o];
-              if (o < out) {
-                double dot = 0;
-                for (int64_t i = 0; i < in; ++i) dot += static_cast<double>(x[r * in + i]) * deq[o * in + i];
-                want = accumulate ? want + dot : dot;
-              }
-              worst = std::max(worst, std::abs(want - y[r * stride + o]));
-            }
-          }
-          EXPECT_LT(worst, 1e-5 * in) << "rows " << rows << " in " << in << " out " << out;
+          EXPECT_LE(WorstInt8Error(c, RunInt8(c), quantized_x), 1.0)
+              << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
+              << (accumulate ? " accumulate" : "");
         }
       }
     }
   }
+  if (GetParam() != Int8Kernel::kWidened) EXPECT_GT(integer_products, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(SmallLinear, Int8Kernels,
+                         ::testing::Values(Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni),
+                         [](const auto& info) { return std::string(Int8KernelName(info.param)); });
+
+// The two integer kernels sum the same int8 products exactly, so they differ only by fp32
+// summation order, far below the activations' rounding.
+TEST(SmallLinear, IntegerKernelsAgree) {
+  if (!SetInt8Kernel(Int8Kernel::kAvx512Vnni) || !SetInt8Kernel(Int8Kernel::kAvx2)) {
+    SetInt8Kernel(Int8Kernel::kAuto);
+    GTEST_SKIP() << "needs both AVX2 and AVX-512 VNNI";
+  }
+  std::mt19937 rng(5);
+  for (int64_t in : {64, 576, 1536}) {
+    for (int64_t out : {8, 17, 200}) {
+      const Int8Case c = MakeInt8Case(rng, 3, in, out, false);
+      SetInt8Kernel(Int8Kernel::kAvx2);
+      const std::vector<float> avx2 = RunInt8(c);
+      SetInt8Kernel(Int8Kernel::kAvx512Vnni);
+      const std::vector<float> vnni = RunInt8(c);
+      for (size_t i = 0; i < avx2.size(); ++i) {
+        ASSERT_NEAR(avx2[i], vnni[i], 2e-6 * in) << "in " << in << " out " << out << " at " << i;
+      }
+    }
+  }
+  SetInt8Kernel(Int8Kernel::kAuto);
 }
 
 }  // namespace

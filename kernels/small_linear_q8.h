@@ -1,0 +1,46 @@
+// Internal to kernels/: SmallLinear's int8 products with integer dot products (llama.cpp's
+// q8_0 idea). Each row of x is quantized like the weights, per kInt8Group values with a scale
+// max |x| / 127, and each group's 32 products are summed in int32 by one or two instructions:
+//   AVX-512 VNNI  vpdpbusd: 64 u8 x s8 products into 16 int32 lanes; x is made unsigned by
+//                 adding 128 (xor of the sign bit) and 128 * sum(w), computed per weight chunk
+//                 with the same instruction, is subtracted
+//   AVX2          vpmaddubsw + vpmaddwd on |x| and w with x's sign (vpsignb); no overflow, as
+//                 |x|, |w| <= 127 keep each pair's int16 sum <= 32258
+// then scaled by the two groups' scales in fp32. Integer sums are exact, so both paths give the
+// same products up to fp32 summation order. Against the widened fp32 path this reads the same
+// bytes with about a third of the instructions, which is what batch-1 decode with int8 weights
+// was bound by. Requires `in` a multiple of 64 (whole 64-byte chunks, an even number of groups).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/small_linear.h"
+
+namespace mswa {
+namespace q8 {
+
+// One product's operands: x quantized (xq [rows, in], xs [rows, groups]) and the weights.
+struct Product {
+  const int8_t* xq = nullptr;
+  const float* xs = nullptr;
+  int64_t rows = 0;
+  int64_t in = 0;
+  int64_t groups = 0;  // in / kInt8Group
+  Int8Matrix w;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+  bool accumulate = false;
+};
+
+bool CpuHasAvx512Vnni();
+bool CpuHasAvx2();
+
+// x [rows, in] into xq and xs, as QuantizeInt8 does weights (round to nearest even).
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs);
+
+// Output rows [begin, end) of the product, for every row of x.
+void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t end);
+void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
+
+}  // namespace q8
+}  // namespace mswa

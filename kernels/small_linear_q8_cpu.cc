@@ -1,0 +1,206 @@
+// SmallLinear's int8 x int8 products (kernels/small_linear_q8.h): one AVX-512 VNNI and one AVX2
+// version, each compiled for its instruction set by function attributes and chosen at run time
+// (kernels/small_linear_cpu.cc), so the binary still runs on any x86-64.
+#include "kernels/small_linear_q8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// GCC 12's masked AVX-512 intrinsics start from an undefined vector, which its flow analysis
+// reports as maybe-uninitialized at every use.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define MSWA_Q8_X86 1
+#endif
+
+namespace mswa {
+namespace q8 {
+
+#if MSWA_Q8_X86
+
+bool CpuHasAvx512Vnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma");
+  return has;
+}
+bool CpuHasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+namespace {
+
+#define MSWA_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")))
+#define MSWA_VNNI MSWA_VNNI_TARGET __attribute__((always_inline)) inline
+#define MSWA_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define MSWA_AVX2 MSWA_AVX2_TARGET __attribute__((always_inline)) inline
+
+// Group scales s[0] in lanes 0-7 and s[1] in lanes 8-15: vpdpbusd's lane l sums bytes 4l..4l+3
+// of a 64-byte chunk, so lanes 0-7 hold the chunk's first group and 8-15 its second.
+MSWA_VNNI __m512 PairScales(const float* s) {
+  double pair;
+  std::memcpy(&pair, s, sizeof(pair));
+  const __m512 alternating = _mm512_castpd_ps(_mm512_set1_pd(pair));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                               alternating);
+}
+
+// kO outputs x kR rows of x, starting at output o and row r: each weight chunk is loaded once for
+// the kR rows, each x chunk once for the kO outputs. prefetch: kO * in bytes to prefetch into L2
+// over the tile, a line per weight chunk, or nullptr.
+template <int kO, int kR>
+MSWA_VNNI void TileVnni(const Product& p, int64_t o, int64_t r, const int8_t* prefetch) {
+  __m512 acc[kO][kR];
+  for (int oo = 0; oo < kO; ++oo) {
+    for (int rr = 0; rr < kR; ++rr) acc[oo][rr] = _mm512_setzero_ps();
+  }
+  const int64_t in = p.in, chunks = in / 64;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t c = 0; c < chunks; ++c) {
+    __m512i xu[kR];
+    __m512 xsv[kR];
+    for (int rr = 0; rr < kR; ++rr) {
+      // x + 128 as u8: flipping the sign bit of an int8 adds 128 (mod 256).
+      xu[rr] = _mm512_xor_si512(_mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c), bias);
+      xsv[rr] = PairScales(p.xs + (r + rr) * p.groups + 2 * c);
+    }
+    for (int oo = 0; oo < kO; ++oo) {
+      if (prefetch != nullptr) _mm_prefetch(reinterpret_cast<const char*>(prefetch + (c * kO + oo) * 64), _MM_HINT_T1);
+      const __m512i w = _mm512_loadu_si512(p.w.q + (o + oo) * in + 64 * c);
+      // sum((x + 128) w) - 128 sum(w) = sum(x w), lane by lane.
+      const __m512i minus_bias =
+          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
+      const __m512 wsv = PairScales(p.w.scales + (o + oo) * p.groups + 2 * c);
+      for (int rr = 0; rr < kR; ++rr) {
+        const __m512i dots = _mm512_dpbusd_epi32(minus_bias, xu[rr], w);
+        acc[oo][rr] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wsv, xsv[rr]), acc[oo][rr]);
+      }
+    }
+  }
+  for (int rr = 0; rr < kR; ++rr) {
+    float* yr = p.y + (r + rr) * p.y_stride + o;
+    for (int oo = 0; oo < kO; ++oo) {
+      const float sum = _mm512_reduce_add_ps(acc[oo][rr]);
+      yr[oo] = p.accumulate ? yr[oo] + sum : sum;
+    }
+  }
+}
+
+// Every row of x for outputs [o, o + kO): tiles of 4 rows, then the rows left over.
+template <int kO>
+MSWA_VNNI void ColumnVnni(const Product& p, int64_t o, const int8_t* prefetch) {
+  const int64_t r4 = p.rows / 4 * 4;
+  for (int64_t r = 0; r < r4; r += 4) TileVnni<kO, 4>(p, o, r, r == 0 ? prefetch : nullptr);
+  switch (p.rows - r4) {
+    case 1: TileVnni<kO, 1>(p, o, r4, r4 == 0 ? prefetch : nullptr); break;
+    case 2: TileVnni<kO, 2>(p, o, r4, r4 == 0 ? prefetch : nullptr); break;
+    case 3: TileVnni<kO, 3>(p, o, r4, r4 == 0 ? prefetch : nullptr); break;
+    default: break;
+  }
+}
+
+// The weights two tiles ahead are prefetched into L2, in address order, a line per weight
+// chunk the tile reads. The hardware prefetcher alone kept a one-row decode at about half the
+// bandwidth a plain read of the same matrices gets (kO rows read a line at a time, 64 * in
+// bytes apart, do not look like a stream to it); one tile ahead was too close, and into L1
+// evicted lines still to be read.
+inline constexpr int64_t kPrefetchTiles = 2;
+
+template <int kO>
+MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
+  const int64_t tiles_end = begin + (end - begin) / kO * kO;
+  const int8_t* stop = p.w.q + end * p.in;
+  for (int64_t o = begin; o < tiles_end; o += kO) {
+    const int8_t* ahead = p.w.q + (o + kPrefetchTiles * kO) * p.in;
+    ColumnVnni<kO>(p, o, ahead < stop ? ahead : nullptr);
+  }
+  for (int64_t o = tiles_end; o < end; ++o) ColumnVnni<1>(p, o, nullptr);
+}
+
+MSWA_AVX2 float Sum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// One row of x, kO outputs, one 32-value group per step. (Sixteen ymm registers leave no room
+// for row tiles: several rows go through the widened fp32 kernel instead.)
+template <int kO>
+MSWA_AVX2 void TileAvx2(const Product& p, int64_t o, int64_t r, int64_t prefetch_o) {
+  __m256 acc[kO];
+  for (int oo = 0; oo < kO; ++oo) acc[oo] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t in = p.in;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.xq + r * in + 32 * g));
+    const __m256i xa = _mm256_sign_epi8(xv, xv);  // |x|, as unsigned bytes <= 127
+    const float xs = p.xs[r * p.groups + g];
+    for (int oo = 0; oo < kO; ++oo) {
+      if (prefetch_o >= 0) _mm_prefetch(reinterpret_cast<const char*>(p.w.q + (prefetch_o + oo) * in + 32 * g), _MM_HINT_T0);
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w.q + (o + oo) * in + 32 * g));
+      // |x| * (w with x's sign) = x * w; pairs summed in int16 (<= 2 * 127 * 127), then in int32.
+      const __m256i pairs = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w, xv));
+      const __m256i dots = _mm256_madd_epi16(pairs, ones);
+      const __m256 scale = _mm256_set1_ps(p.w.scales[(o + oo) * p.groups + g] * xs);
+      acc[oo] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), scale, acc[oo]);
+    }
+  }
+  float* yr = p.y + r * p.y_stride + o;
+  for (int oo = 0; oo < kO; ++oo) {
+    const float sum = Sum8(acc[oo]);
+    yr[oo] = p.accumulate ? yr[oo] + sum : sum;
+  }
+}
+
+}  // namespace
+
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
+  const int64_t groups = Int8Groups(in);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
+      const float* xr = x + r * in;
+      float max_abs = 0.f;
+      for (int64_t i = begin; i < end; ++i) max_abs = std::max(max_abs, std::fabs(xr[i]));
+      const float scale = max_abs / 127.f;
+      xs[r * groups + g] = scale;
+      const float inv = scale > 0.f ? 1.f / scale : 0.f;
+      for (int64_t i = begin; i < end; ++i) {
+        const long q = std::lrint(xr[i] * inv);
+        xq[r * in + i] = static_cast<int8_t>(std::clamp(q, -127L, 127L));
+      }
+    }
+  }
+}
+
+MSWA_VNNI_TARGET void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t end) {
+  // One row: eight weight rows in flight (as the fp32 kernel's one-row tiles); several rows:
+  // tiles of 4 x 4, sixteen accumulators in registers.
+  if (p.rows == 1) return OutputsVnni<8>(p, begin, end);
+  OutputsVnni<4>(p, begin, end);
+}
+
+MSWA_AVX2_TARGET void ChunkAvx2(const Product& p, int64_t begin, int64_t end) {
+  const int64_t tiles_end = begin + (end - begin) / 4 * 4;
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int64_t o = begin; o < tiles_end; o += 4) TileAvx2<4>(p, o, r, o + 8 <= tiles_end ? o + 4 : -1);
+    for (int64_t o = tiles_end; o < end; ++o) TileAvx2<1>(p, o, r, -1);
+  }
+}
+
+#else  // not x86-64: only the widened fp32 kernel exists.
+
+bool CpuHasAvx512Vnni() { return false; }
+bool CpuHasAvx2() { return false; }
+void QuantizeActivations(const float*, int64_t, int64_t, int8_t*, float*) {}
+void ChunkAvx512Vnni(const Product&, int64_t, int64_t) {}
+void ChunkAvx2(const Product&, int64_t, int64_t) {}
+
+#endif
+
+}  // namespace q8
+}  // namespace mswa
