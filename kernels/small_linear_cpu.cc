@@ -24,7 +24,11 @@ struct DenseRows {
   int64_t in;
   __attribute__((always_inline)) V16 Load(int64_t o, int64_t i) const { return Load16(w + o * in + i); }
   __attribute__((always_inline)) float At(int64_t o, int64_t i) const { return ToFloat(w[o * in + i]); }
-  __attribute__((always_inline)) void Prefetch(int64_t o, int64_t i) const { __builtin_prefetch(w + o * in + i); }
+  // Line k of the weights from row o on, into L2.
+  __attribute__((always_inline)) void PrefetchLine(int64_t o, int64_t k) const {
+    __builtin_prefetch(reinterpret_cast<const char*>(w + o * in) + 64 * k, 0, 2);
+  }
+  static constexpr int kBytes = sizeof(T);
 };
 // int8 with one fp32 scale per kInt8Group consecutive values of a row (a 16-value load never
 // straddles two groups: kInt8Group is a multiple of 16 and loads start at multiples of 16):
@@ -43,7 +47,10 @@ struct Int8Rows {
   __attribute__((always_inline)) float At(int64_t o, int64_t i) const {
     return static_cast<float>(q[o * in + i]) * scales[o * groups + i / kInt8Group];
   }
-  __attribute__((always_inline)) void Prefetch(int64_t o, int64_t i) const { __builtin_prefetch(q + o * in + i); }
+  __attribute__((always_inline)) void PrefetchLine(int64_t o, int64_t k) const {
+    __builtin_prefetch(reinterpret_cast<const char*>(q + o * in) + 64 * k, 0, 2);
+  }
+  static constexpr int kBytes = 1;
 };
 
 // Output rows [o_begin, o_end) for every input row, one dot product at a time: whole 16-value
@@ -152,16 +159,21 @@ __attribute__((always_inline)) inline void RowTiles(const float* x, int64_t rows
                                                     const W& w, int64_t o_begin, int64_t o_end,
                                                     float* y, int64_t y_stride, bool accumulate) {
   const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 8 * 8;
+  // A tile's 8 rows are one contiguous range of 8 * in weights, read 16 values of each row per
+  // step; each step prefetches kLines lines, in address order, of the range two tiles ahead:
+  // over the tile, all of it. DRAM latency then hides behind this tile's arithmetic, where the
+  // hardware prefetcher, seeing eight short streams begin at once, starts too late, and one
+  // tile ahead was too close. Into L2: into L1 it evicted lines still to be read.
+  constexpr int kLines = 8 * 16 * W::kBytes / 64;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * in;
     for (int64_t o = o_begin; o < o_tiles_end; o += 8) {
       V16 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
-      const int64_t next = o + 16 <= o_tiles_end ? o + 8 : o;
+      const bool prefetch = o + 24 <= o_tiles_end;
       for (int64_t i = 0; i < in; i += 16) {
-        // The next tile's weights, one line of each of its rows per step: DRAM latency hides
-        // behind this tile's arithmetic, where the hardware prefetcher, seeing eight short
-        // streams begin at once, starts too late.
-        for (int j = 0; j < 8; ++j) w.Prefetch(next + j, i);
+        if (prefetch) {
+          for (int k = 0; k < kLines; ++k) w.PrefetchLine(o + 16, i / 16 * kLines + k);
+        }
         const V16 p = Load16(xr + i);
         a0 += w.Load(o, i) * p;
         a1 += w.Load(o + 1, i) * p;
