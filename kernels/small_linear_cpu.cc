@@ -54,9 +54,9 @@ struct Int8Rows {
 };
 
 // Output rows [o_begin, o_end) for every input row, one dot product at a time: whole 16-value
-// loads through the row loader, a scalar tail for `in` not a multiple of 16. (Reading every
-// value through At() instead keeps the compiler from vectorizing int8's per-group scales and
-// made batch-1 decode ~6x slower.)
+// loads through the row loader, a scalar tail for `in` not a multiple of 16. (Reading every value through At()
+// instead keeps the compiler from vectorizing int8's per-group scales and made batch-1 decode
+// ~6x slower.)
 template <typename W>
 __attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, int64_t in,
                                                 const W& w, int64_t o_begin, int64_t o_end,
@@ -105,46 +105,71 @@ __attribute__((always_inline)) inline V16 Fold8(const V16& a0, const V16& a1, co
   return d + __builtin_shuffle(d, swap);
 }
 
-// The same for `in` a multiple of 16, in tiles of 2 output rows x 4 input rows: each weight
-// vector loaded serves four rows of x and each x vector two outputs, with eight independent
-// accumulators (eight registers with AVX-512) reduced together by Fold8. For the batches of a
-// decode step (up to kSmallLinearMaxRows rows), where BLAS spends more on packing and threading
-// than on the product: 1.5-1.9x OpenBLAS at 32 rows of the default model's shapes.
+// Horizontal sums of sixteen vectors at once, folding pairs level by level (16 -> 8 -> 4 -> 2
+// -> 1 vectors, as Fold8): lane j of the result is the sum of a[j].
+__attribute__((always_inline)) inline V16 Fold16(const V16 (&a)[16]) {
+  const I16 lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const I16 hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  const I16 lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  const I16 hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+  const I16 lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  const I16 hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+  const I16 lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const I16 hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  V16 b[8], c[4], d[2];
+  for (int k = 0; k < 8; ++k) {
+    b[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], lo8) + __builtin_shuffle(a[2 * k], a[2 * k + 1], hi8);
+  }
+  for (int k = 0; k < 4; ++k) {
+    c[k] = __builtin_shuffle(b[2 * k], b[2 * k + 1], lo4) + __builtin_shuffle(b[2 * k], b[2 * k + 1], hi4);
+  }
+  for (int k = 0; k < 2; ++k) {
+    d[k] = __builtin_shuffle(c[2 * k], c[2 * k + 1], lo2) + __builtin_shuffle(c[2 * k], c[2 * k + 1], hi2);
+  }
+  return __builtin_shuffle(d[0], d[1], lo1) + __builtin_shuffle(d[0], d[1], hi1);
+}
+
+// Four or more rows (batched decode), `in` a multiple of 16: tiles of 4 outputs x 4 rows, so
+// each weight vector loaded serves four rows and each x vector four outputs, sixteen
+// accumulators (half the AVX-512 registers) reduced together by Fold16. Against the 2 x 4 tiles
+// before, half the x loads per multiply-add and one reduction per sixteen dot products instead
+// of eight: a 32-row product over SmolLM2's matrices went from 74 to 140 GFLOP/s. (Blocking the
+// columns so x stays in L1 was slower: each block costs a reduction per tile, and L2 keeps up.)
 template <typename W>
 __attribute__((always_inline)) inline void Tiles(const float* x, int64_t rows, int64_t in,
                                                  const W& w, int64_t o_begin, int64_t o_end,
                                                  float* y, int64_t y_stride, bool accumulate) {
-  const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 2 * 2;
+  const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 4 * 4;
   const int64_t r_tiles_end = rows / 4 * 4;
-  for (int64_t o = o_begin; o < o_tiles_end; o += 2) {
+  constexpr int kLines = 4 * 16 * W::kBytes / 64;  // lines of 4 weight rows per step
+  for (int64_t o = o_begin; o < o_tiles_end; o += 4) {
     for (int64_t r = 0; r < r_tiles_end; r += 4) {
       const float* x0 = x + r * in;
-      V16 a00 = {}, a01 = {}, a02 = {}, a03 = {}, a10 = {}, a11 = {}, a12 = {}, a13 = {};
+      V16 a[16] = {};
+      // The first row tile prefetches the weights two tiles ahead, as RowTiles does.
+      const bool prefetch = r == 0 && o + 12 <= o_tiles_end;
       for (int64_t i = 0; i < in; i += 16) {
-        const V16 u = w.Load(o, i), v = w.Load(o + 1, i);
-        const V16 p0 = Load16(x0 + i), p1 = Load16(x0 + in + i), p2 = Load16(x0 + 2 * in + i),
-                  p3 = Load16(x0 + 3 * in + i);
-        a00 += u * p0;
-        a01 += u * p1;
-        a02 += u * p2;
-        a03 += u * p3;
-        a10 += v * p0;
-        a11 += v * p1;
-        a12 += v * p2;
-        a13 += v * p3;
+        if (prefetch) {
+          for (int k = 0; k < kLines; ++k) w.PrefetchLine(o + 8, i / 16 * kLines + k);
+        }
+        V16 u[4], p[4];
+        for (int j = 0; j < 4; ++j) u[j] = w.Load(o + j, i);
+        for (int k = 0; k < 4; ++k) p[k] = Load16(x0 + k * in + i);
+        for (int j = 0; j < 4; ++j) {
+          for (int k = 0; k < 4; ++k) a[4 * j + k] += u[j] * p[k];
+        }
       }
-      const V16 sums = Fold8(a00, a01, a02, a03, a10, a11, a12, a13);
-      for (int j = 0; j < 2; ++j) {
+      const V16 sums = Fold16(a);
+      for (int j = 0; j < 4; ++j) {
         for (int k = 0; k < 4; ++k) {
           float* yo = y + (r + k) * y_stride + o + j;
-          const float sum = sums[2 * (4 * j + k)];
-          *yo = accumulate ? *yo + sum : sum;
+          *yo = accumulate ? *yo + sums[4 * j + k] : sums[4 * j + k];
         }
       }
     }
     // Rows left over from the tiles of 4.
     if (r_tiles_end < rows) {
-      Rows(x + r_tiles_end * in, rows - r_tiles_end, in, w, o, o + 2, y + r_tiles_end * y_stride,
+      Rows(x + r_tiles_end * in, rows - r_tiles_end, in, w, o, o + 4, y + r_tiles_end * y_stride,
            y_stride, accumulate);
     }
   }
