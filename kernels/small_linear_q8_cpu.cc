@@ -11,7 +11,9 @@
 #include <immintrin.h>
 // GCC 12's masked AVX-512 intrinsics start from an undefined vector, which its flow analysis
 // reports as maybe-uninitialized at every use.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define MSWA_Q8_X86 1
 #endif
 
