@@ -271,9 +271,10 @@ constexpr char kDirUsage[] =
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
-    "batch, in tokens/s, beside the weights' DRAM roofline and the matmul FLOP/s measured in\n"
-    "the same run. Weights are the directory's; token ids are random. --int8_kernel forces\n"
-    "how int8 products run (widened: exact fp32 products of the dequantized weights).\n";
+    "batch, and scoring of 2,048 tokens (score2048), in tokens/s, beside the weights' DRAM\n"
+    "roofline and the matmul FLOP/s measured in the same run. Weights are the directory's;\n"
+    "token ids are random. --int8_kernel forces how int8 products run (widened: exact fp32\n"
+    "products of the dequantized weights).\n";
 
 // Matmul FLOP/s at the shape of `c`'s MLP for a 512-token step, best of 5.
 double ModelMatmulFlops(const ModelConfig& c) {
@@ -315,7 +316,7 @@ int RunModelDir(const DirBenchOptions& opt) {
   o.kv_cache_dtype = opt.kv_dtype;
   o.num_threads = opt.threads;
   o.max_tokens_per_step = 512;
-  o.max_model_len = 1024;
+  o.max_model_len = 4096;  // the 2,048 scored tokens with a full-attention layer
   o.max_new_tokens = 1 << 20;
   const int max_batch = *std::max_element(opt.batches.begin(), opt.batches.end());
   // Room for the largest batch at 512 + 128 tokens each, in the largest KV type.
@@ -404,6 +405,22 @@ int RunModelDir(const DirBenchOptions& opt) {
     std::snprintf(buf, sizeof buf, "%.1fx b1; %.2f of FLOP/s", tb / tg1, tb * flops_per_token / flops);
     const std::string name = "tg128 b" + std::to_string(batch);
     row(name.c_str(), tb, buf);
+  }
+  // Scoring: 2,048 tokens in 512-token steps, logits and a log-softmax over the whole
+  // vocabulary for every token (the Score RPC's work), against the same FLOP/s.
+  {
+    const int64_t n = 2048;
+    auto id = e.SubmitScore(ScoreOptions{}, n, [](EngineEvent) {});
+    if (id.ok() && e.FeedScore(*id, prompt(n), n, true).ok()) {
+      const int64_t before = e.stats().scored_tokens;
+      const auto t0 = Clock::now();
+      run();
+      const double st = (e.stats().scored_tokens - before) / Seconds(t0, Clock::now());
+      std::snprintf(buf, sizeof buf, "%.2f of matmul FLOP/s", st * flops_per_token / flops);
+      row("score2048", st, buf);
+    } else {
+      std::fprintf(stderr, "engine_bench: scoring refused: %s\n", std::string(id.status().message()).c_str());
+    }
   }
   return 0;
 }

@@ -113,31 +113,6 @@ __attribute__((always_inline)) inline float Sum16(const V16& v) {
   return s[0];
 }
 
-// exp(x) for x <= 0 (a score minus the running maximum): Cephes' expf polynomial on a
-// range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
-// (a libm call per key cost more than the dot product and the V update together). Inputs below
-// -87 give exp(-87) ~ 1.6e-38 instead of a denormal or 0: nothing next to the maximum's weight 1.
-// F is float or V16 (16 lanes at once, attend_tile_cpu.h).
-template <typename F>
-__attribute__((always_inline)) inline F ExpNonPositive(F x) {
-  x = AtLeast(x, -87.f);
-  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (exact, vectorizes without
-  // SSE4.1's round instruction, which the baseline clone lacks).
-  const F n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  F r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  F poly = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  poly = poly * r + 8.3334519073e-3f;
-  poly = poly * r + 4.1665795894e-2f;
-  poly = poly * r + 1.6666665459e-1f;
-  poly = poly * r + 5.0000001201e-1f;
-  poly = poly * r * r + r + 1.f;
-  const auto bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-126, 0]
-  F scale;
-  static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return poly * scale;
-}
 
 // w[j] = exp(s[j] - m) for j in [lo, hi); returns their sum.
 inline float SoftmaxWeights(const float* s, float m, int64_t lo, int64_t hi, float* w) {

@@ -42,9 +42,9 @@ __attribute__((always_inline)) inline V16 Load16(const Bf16* p) {
   return v;
 }
 
-__attribute__((always_inline)) inline V16 Splat16(float x) {
-  return V16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
-}
+// (Vector + scalar broadcasts: one vbroadcastss. An initializer list of sixteen copies became
+// sixteen masked moves, inside loops too.)
+__attribute__((always_inline)) inline V16 Splat16(float x) { return V16{} + x; }
 // Lane-wise mask ? a : b, for a mask from a vector comparison (all bits set or clear per lane).
 __attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& a, const V16& b) {
   I32x16 ai, bi;
@@ -63,6 +63,32 @@ __attribute__((always_inline)) inline V16 AtLeast(const V16& x, float lo) { retu
 __attribute__((always_inline)) inline int32_t TruncateToInt(float x) { return static_cast<int32_t>(x); }
 __attribute__((always_inline)) inline I32x16 TruncateToInt(const V16& x) {
   return __builtin_convertvector(x, I32x16);
+}
+
+// exp(x) for x <= 0 (a score minus the running maximum): Cephes' expf polynomial on a
+// range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
+// (a libm call per key cost more than the dot product and the V update together). Inputs below
+// -87 give exp(-87) ~ 1.6e-38 instead of a denormal or 0: nothing next to the maximum's weight 1.
+// F is float or V16 (16 lanes at once: attend_tile_cpu.h, logit_stats_cpu.cc).
+template <typename F>
+__attribute__((always_inline)) inline F ExpNonPositive(F x) {
+  x = AtLeast(x, -87.f);
+  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (exact, vectorizes without
+  // SSE4.1's round instruction, which the baseline clone lacks).
+  const F n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  F r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  F poly = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  poly = poly * r * r + r + 1.f;
+  const auto bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-126, 0]
+  F scale;
+  static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return poly * scale;
 }
 
 inline float ToFloat(float x) { return x; }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/logit_stats.h"
 
 namespace mswa {
 namespace {
@@ -22,32 +23,14 @@ struct RawStats {
   bool degenerate;  // NaN or +inf present, or every logit -inf
   int32_t argmax;   // lowest id among the maxima
   double max;
-  double sum;       // sum of exp(l - max) in id order
+  double sum;       // sum of exp(l - max) (kernels/logit_stats.h: fp32 terms, fp64 sum)
   double log_norm;  // log(sum)
 };
 
 RawStats ComputeRawStats(const float* logits, int32_t vocab) {
-  RawStats raw{true, 0, 0, 0, 0};
-  if (vocab <= 0) return raw;
-  float max = -kInfF;
-  int32_t argmax = 0;
-  for (int32_t i = 0; i < vocab; ++i) {
-    // One comparison rejects both NaN and +inf.
-    if (!(logits[i] < kInfF)) return raw;
-    if (logits[i] > max) {  // strict: ties keep the lower id
-      max = logits[i];
-      argmax = i;
-    }
-  }
-  if (max == -kInfF) return raw;
-  raw.degenerate = false;
-  raw.argmax = argmax;
-  raw.max = max;
-  for (int32_t i = 0; i < vocab; ++i) {
-    raw.sum += std::exp(static_cast<double>(logits[i]) - raw.max);
-  }
-  raw.log_norm = std::log(raw.sum);
-  return raw;
+  const LogitStats scan = ScanLogits(logits, vocab);
+  if (!scan.finite) return RawStats{true, 0, 0, 0, 0};
+  return RawStats{false, scan.argmax, scan.max, scan.sum_exp, std::log(scan.sum_exp)};
 }
 
 // Lowest id among the maxima of a finite-or-(-inf) array.
@@ -234,7 +217,8 @@ int32_t Sampler::Draw(const float* penalized, int32_t vocab, double raw_sum, dou
 
   // top-k, and the mass the top-p fraction refers to. Without top-k the mass is summed in id
   // order, before any reordering, so it does not depend on the sort implementation; at T = 1
-  // without a penalty those are exactly the raw terms.
+  // without a penalty those are the raw terms, whose sum ScanLogits has computed already (with
+  // fp32 terms: within 2 ulp of these, which the inverse CDF below tolerates).
   const bool top_k_on = params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n;
   const size_t limit = top_k_on ? static_cast<size_t>(params_.top_k) : n;
   double total = 0;
@@ -243,7 +227,10 @@ int32_t Sampler::Draw(const float* penalized, int32_t vocab, double raw_sum, dou
   } else if (temperature == 1.0 && !penalize_) {
     total = raw_sum;
   } else {
-    for (const Candidate& x : c) total += weight(x.v);
+    // The same terms, vectorized: -inf entries (no candidate) add exp(-87)-sized nothing.
+    // (1 / T capped at the largest float: a tiny T must not make the maximum's term 0 * inf.)
+    const double scale = std::min(1.0 / temperature, static_cast<double>(std::numeric_limits<float>::max()));
+    total = SumExpShifted(penalized, vocab, v_max, static_cast<float>(scale));
   }
 
   size_t keep = limit;

@@ -96,7 +96,7 @@ class Sampler {
   // `logits` itself without a penalty, else a penalized copy (valid until the next call): a
   // memcpy plus O(distinct seen ids), so later passes need no per-token branch.
   const float* PenalizedLogits(const float* logits, int32_t vocab);
-  // `raw_sum`: sum of exp(l - max l) over the raw logits in id order.
+  // `raw_sum`: sum of exp(l - max l) over the raw logits (kernels/logit_stats.h: fp32 terms).
   int32_t Draw(const float* penalized, int32_t vocab, double raw_sum, double u);
 
   SamplingParams params_;

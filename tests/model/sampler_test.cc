@@ -122,6 +122,19 @@ TEST(Sampler, TemperatureSharpensAndFlattens) {
   EXPECT_NEAR(cold, 1 / (1 + std::exp(-2.0)), 0.02);
 }
 
+// A temperature so small that 1 / T overflows a float still samples the most likely token
+// (not the NaN of 0 * inf), also on a vocabulary of Gemma's size, whose mass is summed in vectors.
+TEST(Sampler, TinyTemperatureSamplesTheMaximum) {
+  std::vector<float> logits(262144);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 2.f);
+  for (float& v : logits) v = normal(rng);
+  logits[123457] = 30.f;
+  for (float t : {1e-30f, 1e-40f}) {
+    EXPECT_EQ(Distinct(SampleMany(Params(t, 9), logits, 20)), (std::set<int32_t>{123457})) << t;
+  }
+}
+
 TEST(Sampler, NegativeInfinityTokensAreNeverSampled) {
   const std::vector<float> logits = {-kInf, 0.0f, -kInf, 0.0f};
   EXPECT_EQ(Distinct(SampleMany(Params(5, 1), logits, 2000)), (std::set<int32_t>{1, 3}));
