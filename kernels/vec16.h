@@ -58,7 +58,8 @@ __attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& 
 __attribute__((always_inline)) inline V16 Max16(const V16& a, const V16& b) { return Select(a > b, a, b); }
 
 // The operations that differ between a float and 16 of them, for code written once for both.
-__attribute__((always_inline)) inline float AtLeast(float x, float lo) { return x < lo ? lo : x; }
+// NaN gives lo, as Max16 does lane by lane (and as the float-to-int conversion after it needs).
+__attribute__((always_inline)) inline float AtLeast(float x, float lo) { return x >= lo ? x : lo; }
 __attribute__((always_inline)) inline V16 AtLeast(const V16& x, float lo) { return Max16(x, Splat16(lo)); }
 __attribute__((always_inline)) inline int32_t TruncateToInt(float x) { return static_cast<int32_t>(x); }
 __attribute__((always_inline)) inline I32x16 TruncateToInt(const V16& x) {

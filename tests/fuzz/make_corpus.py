@@ -9,6 +9,7 @@ them: every byte symbol (byte-level) or byte token (byte fallback), the first me
 tokens they name, renumbered. Deterministic: running it again rewrites the same files.
 """
 import json
+import base64
 import os
 import struct
 import sys
@@ -178,6 +179,11 @@ def numbers_corpus():
     write(os.path.join(CORPUS, "sampling_params", "defaults.bin"),
           struct.pack("<IiIII Q", 0x3F800000, 0, 0x3F800000, 0, 0x3F800000, 7)[::-1] + bytes(64))
     write(os.path.join(CORPUS, "sampling_params", "zeros.bin"), bytes(96))
+    # Regression: invalid params whose temperature mass once took exp of a NaN (-inf * 0), an
+    # undefined float-to-int conversion inside the exp.
+    write(os.path.join(CORPUS, "sampling_params", "nan_exponent.bin"), base64.b64decode(
+        "AARqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampqampq"
+        "AAAAAAAHP4AAAAAAAAA/AIAAAA=="))
     write(os.path.join(CORPUS, "request_limits", "zeros.bin"), bytes(80))
     write(os.path.join(CORPUS, "request_limits", "ones.bin"), bytes([1]) * 80)
 
