@@ -79,7 +79,10 @@ run_fuzz() {
     "-DCMAKE_C_FLAGS=-fsanitize=address,fuzzer-no-link $UBSAN_FLAGS -fno-omit-frame-pointer" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,fuzzer-no-link $UBSAN_FLAGS -fno-omit-frame-pointer" \
     > build-fuzz/configure.log
-  if ! cmake --build build-fuzz --target help | grep -q '^mswa_fuzzers'; then
+  # The target list is read whole before it is searched: `grep -q` in a pipe stops reading at
+  # the first match, and under pipefail the generator's SIGPIPE would fail the check.
+  local targets; targets=$(cmake --build build-fuzz --target help)
+  if ! grep -q '^mswa_fuzzers' <<< "$targets"; then
     echo "fuzz: clang-14 cannot link -fsanitize=fuzzer (libclang-rt-14-dev missing?)" >&2
     return 1
   fi

@@ -36,7 +36,7 @@ for stage in build-cpu build-cuda cuda cpu; do
 done
 [ "$(grep -E '^FROM ' Dockerfile | tail -1 | awk '{print $NF}')" = cpu ] ||
   fail "the last stage (the default target) is not cpu"
-grep -E '^FROM ' Dockerfile | grep -vE '^FROM \$\{[A-Z_]*IMAGE\} AS ' | grep -qF '$' &&
+grep -E '^FROM ' Dockerfile | grep -vE '^FROM \$\{[A-Z_]*IMAGE\} AS ' | grep -F '$' >/dev/null &&
   fail "a FROM names a stage through a variable"
 tail_of() {  # the image stage's lines from its useradd on, with the build stage's name removed
   awk -v s="$1" '$1 == "FROM" {on = ($NF == s)} on' Dockerfile |

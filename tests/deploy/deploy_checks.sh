@@ -20,8 +20,8 @@ for overlay in deploy/k8s/overlays/*/; do
   grep -q "ok apps/v1 Deployment/mswa-serve" "$BUILD/validate.out" || fail "$overlay renders no Deployment"
 done
 # The GPU overlay asks for a GPU; the base does not.
-kubectl kustomize deploy/k8s/overlays/gpu 2>/dev/null | grep -q "nvidia.com/gpu: \"1\"" || fail "gpu overlay has no GPU limit"
-! kubectl kustomize deploy/k8s/overlays/cpu 2>/dev/null | grep -q "nvidia.com/gpu:" || fail "cpu overlay asks for a GPU"
+kubectl kustomize deploy/k8s/overlays/gpu 2>/dev/null | grep "nvidia.com/gpu: \"1\"" >/dev/null || fail "gpu overlay has no GPU limit"
+! kubectl kustomize deploy/k8s/overlays/cpu 2>/dev/null | grep "nvidia.com/gpu:" >/dev/null || fail "cpu overlay asks for a GPU"
 # ... and runs the engine there; its flags are the base's otherwise (bar the KV cache size).
 grep -qx -- "--device=cuda" deploy/k8s/overlays/gpu/flags || fail "gpu overlay flags lack --device=cuda"
 diff <(grep -v -e '^--kv_cache_bytes=' deploy/k8s/base/flags) \

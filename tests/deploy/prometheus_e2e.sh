@@ -51,7 +51,7 @@ done
 python3 -c "import sys; sys.exit(0 if '$value' and float('$value') >= 3 else 1)" \
   || fail "PromQL sum(mswa_requests_total{rpc=\"Generate\"}) = '$value', want >= 3"
 # Alert rules loaded.
-api rules | grep -q MswaKvPoolNearlyFull || fail "alert rules not loaded"
+api rules | grep MswaKvPoolNearlyFull >/dev/null || fail "alert rules not loaded"
 
 # Every mswa_ metric the dashboard and the rules use is exported (histogram suffixes aside).
 curl -s "http://127.0.0.1:$METRICS/metrics" > "$WORK/scrape.txt"

@@ -131,7 +131,7 @@ has "$WORK/gw.txt" \
   '^  window +512: +5 KV heads in 5 layers, at most 65 blocks = 5\.1 MiB per sequence$' \
   '^  window +1024: +4 KV heads in 4 layers, at most 97 blocks = 6\.1 MiB per sequence$' \
   '^  bounded: no sequence of any length needs more than 18\.0 MiB$'
-"$MSWA_MODEL" set-windows "$GW" --reset | grep -q 'removed "attention_windows"' || fail "reset"
+"$MSWA_MODEL" set-windows "$GW" --reset | grep 'removed "attention_windows"' >/dev/null || fail "reset"
 cmp -s "$GW/config.json" "$G/config.json" || fail "set-windows then --reset did not restore config.json"
 
 "$MSWA_MODEL" set-windows "$SW" --preset mswa --window 512 --head-scales 0.5,1,2 \

@@ -20,7 +20,7 @@ grep -Eq "eval step 4: .*valid.txt [0-9.]+ bits/byte" "$WORK/bytes1.txt" || fail
 "$MSWA_TRAIN" --out "$WORK/bytes" --train "$WORK/train.txt" --valid "$WORK/valid.txt" "${SMALL[@]}" \
   --steps 6 > "$WORK/bytes2.txt"
 grep -q "resuming from step 4 of 6" "$WORK/bytes2.txt" || fail "resume: $(cat "$WORK/bytes2.txt")"
-"$MSWA_MODEL" info "$WORK/bytes" | grep -q "bytes" || fail "byte model does not load"
+"$MSWA_MODEL" info "$WORK/bytes" | grep "bytes" >/dev/null || fail "byte model does not load"
 
 # SentencePiece: the tokenizer is copied into the model directory and used by mswa-model.
 spm_train --input="$WORK/train.txt" --model_prefix="$WORK/spm" --vocab_size=300 --model_type=bpe \
