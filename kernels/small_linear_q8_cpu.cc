@@ -62,22 +62,23 @@ MSWA_VNNI void TileVnni(const Product& p, int64_t o, int64_t r, const int8_t* pr
   const int64_t in = p.in, chunks = in / 64;
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t c = 0; c < chunks; ++c) {
-    __m512i xu[kR];
+    // vpdpbusd multiplies unsigned by signed bytes. The weights take the unsigned side as w + 128
+    // (flipping the sign bit of an int8 adds 128 mod 256), so each dot product comes out as
+    // sum(w x) + 128 sum(x); the 128 sum(x) of each lane's four bytes is computed once per row
+    // and chunk here and starts every output's sum negated: one vpdpbusd per output and row.
+    __m512i xv[kR], start[kR];
     __m512 xsv[kR];
     for (int rr = 0; rr < kR; ++rr) {
-      // x + 128 as u8: flipping the sign bit of an int8 adds 128 (mod 256).
-      xu[rr] = _mm512_xor_si512(_mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c), bias);
+      xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c);
+      start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
       xsv[rr] = PairScales(p.xs + (r + rr) * p.groups + 2 * c);
     }
     for (int oo = 0; oo < kO; ++oo) {
       if (prefetch != nullptr) _mm_prefetch(reinterpret_cast<const char*>(prefetch + (c * kO + oo) * 64), _MM_HINT_T1);
-      const __m512i w = _mm512_loadu_si512(p.w.q + (o + oo) * in + 64 * c);
-      // sum((x + 128) w) - 128 sum(w) = sum(x w), lane by lane.
-      const __m512i minus_bias =
-          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
+      const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(p.w.q + (o + oo) * in + 64 * c), bias);
       const __m512 wsv = PairScales(p.w.scales + (o + oo) * p.groups + 2 * c);
       for (int rr = 0; rr < kR; ++rr) {
-        const __m512i dots = _mm512_dpbusd_epi32(minus_bias, xu[rr], w);
+        const __m512i dots = _mm512_dpbusd_epi32(start[rr], wu, xv[rr]);
         acc[oo][rr] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wsv, xsv[rr]), acc[oo][rr]);
       }
     }
@@ -115,6 +116,12 @@ template <int kO>
 MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
   const int64_t tiles_end = begin + (end - begin) / kO * kO;
   const int8_t* stop = p.w.q + end * p.in;
+  // The tile after the first is asked for now (the loop prefetches from the third on): a
+  // product starts cold, its matrix last read a token ago.
+  for (const int8_t* line = p.w.q + (begin + kO) * p.in;
+       line < std::min(stop, p.w.q + (begin + 2 * kO) * p.in); line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T1);
+  }
   for (int64_t o = begin; o < tiles_end; o += kO) {
     const int8_t* ahead = p.w.q + (o + kPrefetchTiles * kO) * p.in;
     ColumnVnni<kO>(p, o, ahead < stop ? ahead : nullptr);
@@ -160,8 +167,34 @@ MSWA_AVX2 void TileAvx2(const Product& p, int64_t o, int64_t r, int64_t prefetch
 
 }  // namespace
 
+namespace {
+
+// QuantizeActivations for whole groups of 32 with AVX-512: the same operations as the scalar
+// loop below lane by lane (|x| max, scale = max / 127, x * (1 / scale) rounded to nearest even by
+// vcvtps2dq as lrint does, in [-127, 127] by construction), so both give the same bytes.
+MSWA_VNNI_TARGET void QuantizeGroupsAvx512(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
+  const int64_t groups = in / kInt8Group;
+  const __m512 sign = _mm512_set1_ps(-0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* xg = x + r * in + g * kInt8Group;
+      const __m512 lo = _mm512_loadu_ps(xg), hi = _mm512_loadu_ps(xg + 16);
+      const float max_abs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
+      const float scale = max_abs / 127.f;
+      xs[r * groups + g] = scale;
+      const __m512 inv = _mm512_set1_ps(scale > 0.f ? 1.f / scale : 0.f);
+      int8_t* q = xq + r * in + g * kInt8Group;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv))));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv))));
+    }
+  }
+}
+
+}  // namespace
+
 void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
   const int64_t groups = Int8Groups(in);
+  if (in % kInt8Group == 0 && CpuHasAvx512Vnni()) return QuantizeGroupsAvx512(x, rows, in, xq, xs);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);

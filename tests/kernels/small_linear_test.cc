@@ -1,6 +1,7 @@
 // SmallLinear against a double-precision reference: every tile shape and remainder (rows around
 // multiples of 4, odd output counts, `in` in and out of 16s), both write modes, strided output.
 #include "kernels/small_linear.h"
+#include "kernels/small_linear_q8.h"
 
 #include <gtest/gtest.h>
 
@@ -204,6 +205,28 @@ TEST(SmallLinear, IntegerKernelsAgree) {
     }
   }
   SetInt8Kernel(Int8Kernel::kAuto);
+}
+
+// Activations are quantized as QuantizeInt8 quantizes weights, byte for byte, whichever code
+// path runs (AVX-512 for whole groups): same scales, same round-to-nearest-even, ties included.
+TEST(SmallLinear, ActivationsQuantizeAsWeightsDo) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t in : {64, 576, 100}) {
+    const int64_t rows = 3, groups = Int8Groups(in);
+    std::vector<float> x(rows * in);
+    for (float& v : x) v = normal(rng) * 4.f;
+    for (int64_t i = 0; i < kInt8Group && i < in; ++i) x[i] = 0.f;  // an all-zero group
+    // Exact halves after scaling: the group's max is 127 * 0.25, so k * 0.125 scales to k / 2.
+    for (int64_t i = kInt8Group; i < 2 * kInt8Group && i < in; ++i) x[i] = (static_cast<float>(i % 9) - 4.f) * 0.125f;
+    if (in > kInt8Group) x[kInt8Group] = 127 * 0.25f;
+    std::vector<int8_t> want_q(rows * in), got_q(rows * in);
+    std::vector<float> want_s(rows * groups), got_s(rows * groups);
+    QuantizeInt8(x.data(), rows, in, want_q.data(), want_s.data());
+    q8::QuantizeActivations(x.data(), rows, in, got_q.data(), got_s.data());
+    EXPECT_EQ(want_q, got_q) << "in " << in;
+    EXPECT_EQ(want_s, got_s) << "in " << in;
+  }
 }
 
 }  // namespace
