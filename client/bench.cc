@@ -78,12 +78,15 @@ class BenchCall final : public grpc::ClientReadReactor<mswa::v1::GenerateRespons
     record_.ok = status.ok();
     record_.status_code = status.error_code();
     if (!status.ok()) record_.error = status.error_message();
-    {
-      absl::MutexLock lock(&state_->mu);
-      state_->records.push_back(std::move(record_));
-      --state_->in_flight;
-    }
+    // The call (its ClientContext) is destroyed before the dispatcher can see it finished: once
+    // in_flight reaches 0 RunBench returns, and the caller may drop the channel and exit while a
+    // context destroyed afterwards still releases references into it.
+    BenchState* const state = state_;
+    RequestRecord record = std::move(record_);
     delete this;
+    absl::MutexLock lock(&state->mu);
+    state->records.push_back(std::move(record));
+    --state->in_flight;
   }
 
  private:

@@ -26,10 +26,25 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 // the only error is the weights' rounding. A quarter of fp32's bytes per decode step.
 inline constexpr int64_t kInt8Group = 32;
 inline int64_t Int8Groups(int64_t in) { return (in + kInt8Group - 1) / kInt8Group; }
+// How an int8 matrix's bytes are laid out.
+enum class Int8Layout {
+  // q [out, in] row-major, scales [out, Int8Groups(in)]: what QuantizeInt8 writes.
+  kRows,
+  // What PackInt8Tiles writes from kRows, for the AVX-512 VNNI kernel (`in` a multiple of 64):
+  // rows in tiles of 8 (the last one padded with zero rows), each tile a run of 64-column chunks,
+  // each chunk kInt8TileChunkBytes: the 8 rows' 64 weights, each row's bytes reordered so that
+  // 4-byte lane l holds bytes 4 (l / 2) .. 4 (l / 2) + 3 of group l % 2, then the 8 rows' two
+  // fp32 group scales. A product reads every tile as one stream, the scales beside the weights
+  // they scale, and a row's two scales land on their lanes as one broadcast 8-byte pair.
+  kTiles8,
+};
+inline constexpr int64_t kInt8TileRows = 8;
+inline constexpr int64_t kInt8TileChunkBytes = kInt8TileRows * (64 + 2 * sizeof(float));
 struct Int8Matrix {
-  const int8_t* q = nullptr;       // [out, in]
-  const float* scales = nullptr;   // [out, Int8Groups(in)]
+  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8: Int8TilesBytes(out, in) bytes
+  const float* scales = nullptr;   // kRows: [out, Int8Groups(in)]; kTiles8: unused (in q)
   int64_t out = 0;
+  Int8Layout layout = Int8Layout::kRows;
 };
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate);
@@ -39,7 +54,8 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 // most sum_i |w_i| * s_x(i) / 2, s_x(i) the scale of x_i's group. About a third of the widened
 // kernel's instructions for the same bytes. They need `in` a multiple of 64; other shapes, and
 // several rows on AVX2 (too few registers for row tiles), take the widened fp32 kernel: exact
-// products of the dequantized weights.
+// products of the dequantized weights. A kTiles8 matrix takes the VNNI kernel; forced onto
+// another, it runs as exact fp32 products of its dequantized weights (for tests and benchmarks).
 enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni };
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
 // changing nothing, when the CPU lacks it. Not to be called while products run.
@@ -48,9 +64,15 @@ bool SetInt8Kernel(Int8Kernel kernel);
 Int8Kernel Int8KernelFor(int64_t rows, int64_t in);
 const char* Int8KernelName(Int8Kernel kernel);
 
-// Quantizes w [out, in] into q [out, in] and scales [out, Int8Groups(in)].
+// Quantizes w [out, in] into q [out, in] and scales [out, Int8Groups(in)] (layout kRows).
 void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
-// Rows [row_begin, row_end) of w back to fp32, into out [row_end - row_begin, in].
+// Whether SmallLinear reads Int8Layout::kTiles8 faster than kRows for `in` columns with the
+// kernel it takes now (the AVX-512 VNNI one, unless another is forced): decide at load.
+bool Int8TilesPreferred(int64_t in);
+// The bytes of a kTiles8 matrix, and the packing of a kRows one into them (`in` % 64 == 0).
+int64_t Int8TilesBytes(int64_t out, int64_t in);
+void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles);
+// Rows [row_begin, row_end) of w (either layout) back to fp32, into out [row_end - row_begin, in].
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out);
 
 // Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.

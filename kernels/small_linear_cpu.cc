@@ -323,6 +323,24 @@ const char* Int8KernelName(Int8Kernel kernel) {
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
   const Int8Kernel kernel = Int8KernelFor(rows, in);
+  if (w.layout == Int8Layout::kTiles8) {
+    if (kernel != Int8Kernel::kAvx512Vnni) {
+      // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
+      // weights, as the widened kernel computes.
+      thread_local std::vector<float> dense;
+      dense.resize(w.out * in);
+      DequantizeInt8(w, in, 0, w.out, dense.data());
+      return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
+    }
+    thread_local std::vector<int8_t> xq;
+    thread_local std::vector<float> xs;
+    xq.resize(rows * in);
+    xs.resize(rows * Int8Groups(in));
+    q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), /*tiles_order=*/true);
+    const q8::Product p{xq.data(), xs.data(), rows, in, Int8Groups(in), w, y, y_stride, accumulate};
+    ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { q8::ChunkAvx512VnniTiles(p, begin, end); });
+    return;
+  }
   if (kernel == Int8Kernel::kWidened) {
     return Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y,
                y_stride, accumulate);
@@ -357,8 +375,50 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
   }
 }
 
+bool Int8TilesPreferred(int64_t in) {
+  return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx512Vnni;
+}
+
+int64_t Int8TilesBytes(int64_t out, int64_t in) {
+  return (out + kInt8TileRows - 1) / kInt8TileRows * (in / 64) * kInt8TileChunkBytes;
+}
+
+void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles) {
+  const int64_t chunks = in / 64, groups = Int8Groups(in);
+  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in)));  // the padding rows
+#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
+    for (int64_t c = 0; c < chunks; ++c) {
+      int8_t* chunk = tiles + (tile * chunks + c) * kInt8TileChunkBytes;
+      for (int i = 0; i < 64; ++i) chunk[64 * row + q8::TilesBytePosition(i)] = q[o * in + 64 * c + i];
+      std::memcpy(chunk + kInt8TileRows * 64 + 8 * row, scales + o * groups + 2 * c, 2 * sizeof(float));
+    }
+  }
+}
+
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out) {
   const int64_t groups = Int8Groups(in);
+  if (w.layout == Int8Layout::kTiles8) {
+    const int64_t chunks = in / 64;
+    for (int64_t o = row_begin; o < row_end; ++o) {
+      const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
+      float* yr = out + (o - row_begin) * in;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int8_t* chunk = w.q + (tile * chunks + c) * kInt8TileChunkBytes;
+        float s[2];
+        std::memcpy(s, chunk + kInt8TileRows * 64 + 8 * row, sizeof(s));
+        // Group g's 4-byte unit k sits at lane 2 k + g (q8::TilesBytePosition).
+        const int8_t* qr = chunk + 64 * row;
+        for (int g = 0; g < 2; ++g) {
+          for (int k = 0; k < 8; ++k) {
+            for (int b = 0; b < 4; ++b) yr[64 * c + 32 * g + 4 * k + b] = static_cast<float>(qr[8 * k + 4 * g + b]) * s[g];
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int64_t o = row_begin; o < row_end; ++o) {
     const int8_t* qr = w.q + o * in;
     const float* sr = w.scales + o * groups;

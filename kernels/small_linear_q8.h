@@ -1,15 +1,18 @@
 // Internal to kernels/: SmallLinear's int8 products with integer dot products (llama.cpp's
 // q8_0 idea). Each row of x is quantized like the weights, per kInt8Group values with a scale
 // max |x| / 127, and each group's 32 products are summed in int32 by one or two instructions:
-//   AVX-512 VNNI  vpdpbusd: 64 u8 x s8 products into 16 int32 lanes; x is made unsigned by
-//                 adding 128 (xor of the sign bit) and 128 * sum(w), computed per weight chunk
-//                 with the same instruction, is subtracted
+//   AVX-512 VNNI  vpdpbusd: 64 u8 x s8 products into 16 int32 lanes; the weights are made
+//                 unsigned by adding 128 (xor of the sign bit), and 128 * sum(x), computed once
+//                 per row of x and chunk with the same instruction, starts each sum negated
 //   AVX2          vpmaddubsw + vpmaddwd on |x| and w with x's sign (vpsignb); no overflow, as
 //                 |x|, |w| <= 127 keep each pair's int16 sum <= 32258
 // then scaled by the two groups' scales in fp32. Integer sums are exact, so both paths give the
 // same products up to fp32 summation order. Against the widened fp32 path this reads the same
 // bytes with about a third of the instructions, which is what batch-1 decode with int8 weights
 // was bound by. Requires `in` a multiple of 64 (whole 64-byte chunks, an even number of groups).
+// The VNNI kernel reads either layout of small_linear.h's Int8Layout; kTiles8 (what the model
+// loads where this kernel runs) is one stream per tile of 8 rows, and its lane order lets a
+// row's two scales reach their lanes by one broadcast instead of a broadcast and a permute.
 #pragma once
 
 #include <cstdint>
@@ -35,11 +38,20 @@ struct Product {
 bool CpuHasAvx512Vnni();
 bool CpuHasAvx2();
 
-// x [rows, in] into xq and xs, as QuantizeInt8 does weights (round to nearest even).
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs);
+// Where byte i (0 .. 63) of a row's 64-column chunk goes in an Int8Layout::kTiles8 chunk: lane
+// l = 2 k + g (4 bytes) holds bytes 4 k .. 4 k + 3 of group g.
+inline int TilesBytePosition(int i) { return 8 * ((i % 32) / 4) + 4 * (i / 32) + i % 4; }
 
-// Output rows [begin, end) of the product, for every row of x.
+// x [rows, in] into xq and xs, as QuantizeInt8 does weights (round to nearest even); with
+// tiles_order (in % 64 == 0) each 64-byte chunk of xq in TilesBytePosition order, as a kTiles8
+// matrix's rows are.
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs,
+                         bool tiles_order = false);
+
+// Output rows [begin, end) of the product, for every row of x: kRows weights, then kTiles8 ones
+// (begin a multiple of kInt8TileRows; x quantized in tiles order).
 void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t end);
+void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
 
 }  // namespace q8

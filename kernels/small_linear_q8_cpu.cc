@@ -129,6 +129,77 @@ MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
   for (int64_t o = tiles_end; o < end; ++o) ColumnVnni<1>(p, o, nullptr);
 }
 
+// ---- Int8Layout::kTiles8 ----
+
+// A row's two group scales (an 8-byte pair) on every lane pair: in tiles order, lane l holds
+// group l % 2.
+MSWA_VNNI __m512 ScalePairs(const void* s) {
+  double pair;
+  std::memcpy(&pair, s, sizeof(pair));
+  return _mm512_castpd_ps(_mm512_set1_pd(pair));
+}
+
+// kO outputs (rows `first` .. first + kO - 1 of the tile at `tile`, output o first) x kR rows of
+// x from row r. The tile is read chunk by chunk in address order; prefetch: lines that far ahead
+// of each chunk are asked into L2 (0: none), up to `stop`.
+template <int kO, int kR>
+MSWA_VNNI void TileOfTiles(const Product& p, const int8_t* tile, int first, int64_t o, int64_t r,
+                           int64_t prefetch, const int8_t* stop) {
+  __m512 acc[kO][kR];
+  for (int oo = 0; oo < kO; ++oo) {
+    for (int rr = 0; rr < kR; ++rr) acc[oo][rr] = _mm512_setzero_ps();
+  }
+  const int64_t in = p.in, chunks = in / 64;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int8_t* chunk = tile;
+  for (int64_t c = 0; c < chunks; ++c, chunk += kInt8TileChunkBytes) {
+    if (prefetch > 0 && chunk + prefetch < stop) {
+      for (int64_t line = 0; line < kInt8TileChunkBytes; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(chunk + prefetch + line), _MM_HINT_T1);
+      }
+    }
+    // As TileVnni: weights on the unsigned side, 128 sum(x) subtracted from the start.
+    __m512i xv[kR], start[kR];
+    __m512 xsv[kR];
+    for (int rr = 0; rr < kR; ++rr) {
+      xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c);
+      start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
+      xsv[rr] = ScalePairs(p.xs + (r + rr) * p.groups + 2 * c);
+    }
+    const int8_t* scales = chunk + kInt8TileRows * 64;
+    for (int oo = 0; oo < kO; ++oo) {
+      const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(chunk + 64 * (first + oo)), bias);
+      const __m512 wsv = ScalePairs(scales + 8 * (first + oo));
+      for (int rr = 0; rr < kR; ++rr) {
+        const __m512i dots = _mm512_dpbusd_epi32(start[rr], wu, xv[rr]);
+        acc[oo][rr] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wsv, xsv[rr]), acc[oo][rr]);
+      }
+    }
+  }
+  const int64_t outputs = std::min<int64_t>(kO, p.w.out - o);  // the last tile's padding rows
+  for (int rr = 0; rr < kR; ++rr) {
+    float* yr = p.y + (r + rr) * p.y_stride + o;
+    for (int oo = 0; oo < outputs; ++oo) {
+      const float sum = _mm512_reduce_add_ps(acc[oo][rr]);
+      yr[oo] = p.accumulate ? yr[oo] + sum : sum;
+    }
+  }
+}
+
+// Half a tile (4 outputs) for every row of x: tiles of 4 rows, then the rows left over.
+MSWA_VNNI void HalfTileRows(const Product& p, const int8_t* tile, int first, int64_t o, int64_t prefetch,
+                            const int8_t* stop) {
+  const int64_t r4 = p.rows / 4 * 4;
+  for (int64_t r = 0; r < r4; r += 4) TileOfTiles<4, 4>(p, tile, first, o, r, r == 0 ? prefetch : 0, stop);
+  const int64_t rest_prefetch = r4 == 0 ? prefetch : 0;
+  switch (p.rows - r4) {
+    case 1: TileOfTiles<4, 1>(p, tile, first, o, r4, rest_prefetch, stop); break;
+    case 2: TileOfTiles<4, 2>(p, tile, first, o, r4, rest_prefetch, stop); break;
+    case 3: TileOfTiles<4, 3>(p, tile, first, o, r4, rest_prefetch, stop); break;
+    default: break;
+  }
+}
+
 MSWA_AVX2 float Sum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -190,10 +261,49 @@ MSWA_VNNI_TARGET void QuantizeGroupsAvx512(const float* x, int64_t rows, int64_t
   }
 }
 
+// The same per 64-value chunk (two groups), each chunk's bytes written in tiles order: the
+// groups' 4-byte units interleaved, unit k of group g at lane 2 k + g.
+MSWA_VNNI_TARGET void QuantizeChunksInTilesOrder(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
+  const int64_t groups = in / kInt8Group;
+  const __m512 sign = _mm512_set1_ps(-0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < in / 64; ++c) {
+      __m128i q[2][2];  // [group][half]: bytes 16 h .. 16 h + 15 of group g
+      for (int g = 0; g < 2; ++g) {
+        const float* xg = x + r * in + 64 * c + g * kInt8Group;
+        const __m512 lo = _mm512_loadu_ps(xg), hi = _mm512_loadu_ps(xg + 16);
+        const float max_abs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
+        const float scale = max_abs / 127.f;
+        xs[r * groups + 2 * c + g] = scale;
+        const __m512 inv = _mm512_set1_ps(scale > 0.f ? 1.f / scale : 0.f);
+        q[g][0] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
+        q[g][1] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
+      }
+      __m128i* out = reinterpret_cast<__m128i*>(xq + r * in + 64 * c);
+      _mm_storeu_si128(out, _mm_unpacklo_epi32(q[0][0], q[1][0]));      // units 0, 1
+      _mm_storeu_si128(out + 1, _mm_unpackhi_epi32(q[0][0], q[1][0]));  // units 2, 3
+      _mm_storeu_si128(out + 2, _mm_unpacklo_epi32(q[0][1], q[1][1]));  // units 4, 5
+      _mm_storeu_si128(out + 3, _mm_unpackhi_epi32(q[0][1], q[1][1]));  // units 6, 7
+    }
+  }
+}
+
 }  // namespace
 
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs, bool tiles_order) {
   const int64_t groups = Int8Groups(in);
+  if (tiles_order) {
+    if (CpuHasAvx512Vnni()) return QuantizeChunksInTilesOrder(x, rows, in, xq, xs);
+    // Row order, then each chunk's bytes moved where a kTiles8 row has them.
+    QuantizeActivations(x, rows, in, xq, xs, false);
+    int8_t moved[64];
+    for (int64_t chunk = 0; chunk < rows * in / 64; ++chunk) {
+      int8_t* q = xq + 64 * chunk;
+      for (int i = 0; i < 64; ++i) moved[TilesBytePosition(i)] = q[i];
+      std::memcpy(q, moved, sizeof(moved));
+    }
+    return;
+  }
   if (in % kInt8Group == 0 && CpuHasAvx512Vnni()) return QuantizeGroupsAvx512(x, rows, in, xq, xs);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
@@ -219,6 +329,30 @@ MSWA_VNNI_TARGET void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t e
   OutputsVnni<4>(p, begin, end);
 }
 
+MSWA_VNNI_TARGET void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end) {
+  // One row: whole tiles (eight rows in flight). Several rows: each half tile against tiles of 4
+  // rows of x. Tiles kPrefetchTiles ahead are prefetched as the row-major kernel does, and the
+  // second one at the start.
+  const int64_t tile_bytes = p.in / 64 * kInt8TileChunkBytes;
+  const int8_t* first_tile = p.w.q + begin / kInt8TileRows * tile_bytes;
+  const int64_t tiles = (end - begin + kInt8TileRows - 1) / kInt8TileRows;
+  const int8_t* stop = first_tile + tiles * tile_bytes;
+  for (const int8_t* line = first_tile + tile_bytes; line < std::min(stop, first_tile + 2 * tile_bytes); line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T1);
+  }
+  const int64_t prefetch = kPrefetchTiles * tile_bytes;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int8_t* tile = first_tile + t * tile_bytes;
+    const int64_t o = begin + t * kInt8TileRows;
+    if (p.rows == 1) {
+      TileOfTiles<8, 1>(p, tile, 0, o, 0, prefetch, stop);
+    } else {
+      HalfTileRows(p, tile, 0, o, prefetch, stop);
+      if (o + 4 < p.w.out) HalfTileRows(p, tile, 4, o + 4, 0, stop);
+    }
+  }
+}
+
 MSWA_AVX2_TARGET void ChunkAvx2(const Product& p, int64_t begin, int64_t end) {
   const int64_t tiles_end = begin + (end - begin) / 4 * 4;
   for (int64_t r = 0; r < p.rows; ++r) {
@@ -231,8 +365,9 @@ MSWA_AVX2_TARGET void ChunkAvx2(const Product& p, int64_t begin, int64_t end) {
 
 bool CpuHasAvx512Vnni() { return false; }
 bool CpuHasAvx2() { return false; }
-void QuantizeActivations(const float*, int64_t, int64_t, int8_t*, float*) {}
+void QuantizeActivations(const float*, int64_t, int64_t, int8_t*, float*, bool) {}
 void ChunkAvx512Vnni(const Product&, int64_t, int64_t) {}
+void ChunkAvx512VnniTiles(const Product&, int64_t, int64_t) {}
 void ChunkAvx2(const Product&, int64_t, int64_t) {}
 
 #endif

@@ -78,12 +78,15 @@ class PagedModelCpu final : public PagedModel {
   // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
   // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand).
   // One weight matrix [out, in]: `w` in fp32 or bfloat16, or, for int8 compute, `q` (int8) with
-  // `scales` (fp32, one per kInt8Group values of a row).
+  // `scales` (fp32, one per kInt8Group values of a row) laid out as `layout` says: row-major, or
+  // packed in tiles for the AVX-512 VNNI kernel (scales inside q) where that kernel runs.
   struct Matrix {
     at::Tensor w, q, scales;
-    int64_t out() const { return q.defined() ? q.size(0) : w.size(0); }
+    int64_t q_out = 0;
+    Int8Layout layout = Int8Layout::kRows;
+    int64_t out() const { return q.defined() ? q_out : w.size(0); }
     Int8Matrix int8() const {
-      return Int8Matrix{q.data_ptr<int8_t>(), scales.data_ptr<float>(), q.size(0)};
+      return Int8Matrix{q.data_ptr<int8_t>(), scales.defined() ? scales.data_ptr<float>() : nullptr, q_out, layout};
     }
   };
   static Matrix MakeMatrix(const at::Tensor& t, at::ScalarType compute);
@@ -205,9 +208,17 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
   }
   const at::Tensor f = t.to(at::kFloat).contiguous();
   const int64_t out = f.size(0), in = f.size(1);
+  m.q_out = out;
   m.q = at::empty({out, in}, at::TensorOptions().dtype(at::kChar));
   m.scales = at::empty({out, Int8Groups(in)}, at::TensorOptions().dtype(at::kFloat));
   QuantizeInt8(f.data_ptr<float>(), out, in, m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>());
+  if (Int8TilesPreferred(in)) {
+    at::Tensor tiles = at::empty({Int8TilesBytes(out, in)}, at::TensorOptions().dtype(at::kChar));
+    PackInt8Tiles(m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>(), out, in, tiles.data_ptr<int8_t>());
+    m.q = tiles;
+    m.scales = at::Tensor();
+    m.layout = Int8Layout::kTiles8;
+  }
   return m;
 }
 

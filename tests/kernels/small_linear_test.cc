@@ -120,6 +120,16 @@ std::vector<float> RunInt8(const Int8Case& c) {
   return y;
 }
 
+// The same product with the weights packed as Int8Layout::kTiles8 (in % 64 == 0).
+std::vector<float> RunInt8Tiles(const Int8Case& c) {
+  std::vector<int8_t> tiles(Int8TilesBytes(c.out, c.in));
+  PackInt8Tiles(c.q.data(), c.scales.data(), c.out, c.in, tiles.data());
+  std::vector<float> y = c.y_before;
+  SmallLinear(c.x.data(), c.rows, c.in, Int8Matrix{tiles.data(), nullptr, c.out, Int8Layout::kTiles8},
+              y.data(), c.stride, c.accumulate);
+  return y;
+}
+
 // Largest |error| / allowed over every output; the padding past `out` must be untouched.
 double WorstInt8Error(const Int8Case& c, const std::vector<float>& y, bool quantized_x) {
   double worst = 0;
@@ -173,11 +183,19 @@ TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
           EXPECT_LE(WorstInt8Error(c, RunInt8(c), quantized_x), 1.0)
               << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
               << (accumulate ? " accumulate" : "");
+          // Packed in tiles: the VNNI kernel's own path; any other kernel forced, exact fp32.
+          if (in % 64 == 0) {
+            EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c), kernel == Int8Kernel::kAvx512Vnni), 1.0)
+                << "tiles, " << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
+                << (accumulate ? " accumulate" : "");
+          }
         }
       }
     }
   }
-  if (GetParam() != Int8Kernel::kWidened) EXPECT_GT(integer_products, 0);
+  if (GetParam() != Int8Kernel::kWidened) {
+    EXPECT_GT(integer_products, 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SmallLinear, Int8Kernels,
@@ -198,13 +216,55 @@ TEST(SmallLinear, IntegerKernelsAgree) {
       SetInt8Kernel(Int8Kernel::kAvx2);
       const std::vector<float> avx2 = RunInt8(c);
       SetInt8Kernel(Int8Kernel::kAvx512Vnni);
-      const std::vector<float> vnni = RunInt8(c);
+      const std::vector<float> vnni = RunInt8(c), tiles = RunInt8Tiles(c);
       for (size_t i = 0; i < avx2.size(); ++i) {
         ASSERT_NEAR(avx2[i], vnni[i], 2e-6 * in) << "in " << in << " out " << out << " at " << i;
+        ASSERT_NEAR(tiles[i], vnni[i], 2e-6 * in) << "tiles, in " << in << " out " << out << " at " << i;
       }
     }
   }
   SetInt8Kernel(Int8Kernel::kAuto);
+}
+
+// Packing in tiles keeps every weight and scale: any range of rows dequantizes to exactly what
+// the row-major matrix gives, padding rows of the last tile included nowhere.
+TEST(SmallLinear, TilesDequantizeAsRowsDo) {
+  std::mt19937 rng(9);
+  for (int64_t in : {64, 576}) {
+    for (int64_t out : {1, 8, 13, 40}) {
+      const Int8Case c = MakeInt8Case(rng, 1, in, out, false);
+      std::vector<int8_t> tiles(Int8TilesBytes(out, in));
+      EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * 576);
+      PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data());
+      const Int8Matrix packed{tiles.data(), nullptr, out, Int8Layout::kTiles8};
+      for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
+        std::vector<float> got((end - begin) * in, -1.f);
+        DequantizeInt8(packed, in, begin, end, got.data());
+        const std::vector<float> want(c.deq.begin() + begin * in, c.deq.begin() + end * in);
+        EXPECT_EQ(got, want) << "in " << in << " out " << out << " rows " << begin << ".." << end;
+      }
+    }
+  }
+}
+
+// Tiles order is row order with each chunk's bytes moved to TilesBytePosition, whichever path
+// quantizes (AVX-512 where the CPU has it).
+TEST(SmallLinear, ActivationsInTilesOrder) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.f, 3.f);
+  const int64_t rows = 2, in = 192;
+  std::vector<float> x(rows * in);
+  for (float& v : x) v = normal(rng);
+  std::vector<int8_t> row_q(rows * in), tiles_q(rows * in);
+  std::vector<float> row_s(rows * Int8Groups(in)), tiles_s(rows * Int8Groups(in));
+  q8::QuantizeActivations(x.data(), rows, in, row_q.data(), row_s.data());
+  q8::QuantizeActivations(x.data(), rows, in, tiles_q.data(), tiles_s.data(), /*tiles_order=*/true);
+  EXPECT_EQ(row_s, tiles_s);
+  for (int64_t chunk = 0; chunk < rows * in / 64; ++chunk) {
+    for (int i = 0; i < 64; ++i) {
+      ASSERT_EQ(tiles_q[64 * chunk + q8::TilesBytePosition(i)], row_q[64 * chunk + i]) << "chunk " << chunk << " byte " << i;
+    }
+  }
 }
 
 // Activations are quantized as QuantizeInt8 quantizes weights, byte for byte, whichever code
