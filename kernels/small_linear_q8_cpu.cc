@@ -50,6 +50,31 @@ MSWA_VNNI __m512 PairScales(const float* s) {
                                alternating);
 }
 
+// A row's two group scales (an 8-byte pair) on every lane pair: in tiles order, lane l holds
+// group l % 2.
+MSWA_VNNI __m512 ScalePairs(const void* s) {
+  double pair;
+  std::memcpy(&pair, s, sizeof(pair));
+  return _mm512_castpd_ps(_mm512_set1_pd(pair));
+}
+
+// Chunk c of rows r .. r + kR - 1 of x, for both layouts. vpdpbusd multiplies unsigned by
+// signed bytes: the weights take the unsigned side as w + 128 (flipping the sign bit of an int8
+// adds 128 mod 256), so each dot product comes out as sum(w x) + 128 sum(x). The 128 sum(x) of
+// each lane's four bytes is computed here, once per row and chunk, and starts every output's
+// sum negated (`start`): one vpdpbusd per output and row. xsv: the chunk's two group scales on
+// their lanes (halves in row order; alternate lanes in tiles order).
+template <int kR, bool kTilesOrder>
+MSWA_VNNI void LoadXChunk(const Product& p, int64_t r, int64_t c, __m512i* xv, __m512i* start, __m512* xsv) {
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int rr = 0; rr < kR; ++rr) {
+    xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * p.in + 64 * c);
+    start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
+    const float* scales = p.xs + (r + rr) * p.groups + 2 * c;
+    xsv[rr] = kTilesOrder ? ScalePairs(scales) : PairScales(scales);
+  }
+}
+
 // kO outputs x kR rows of x, starting at output o and row r: each weight chunk is loaded once for
 // the kR rows, each x chunk once for the kO outputs. prefetch: kO * in bytes to prefetch into L2
 // over the tile, a line per weight chunk, or nullptr.
@@ -62,17 +87,9 @@ MSWA_VNNI void TileVnni(const Product& p, int64_t o, int64_t r, const int8_t* pr
   const int64_t in = p.in, chunks = in / 64;
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t c = 0; c < chunks; ++c) {
-    // vpdpbusd multiplies unsigned by signed bytes. The weights take the unsigned side as w + 128
-    // (flipping the sign bit of an int8 adds 128 mod 256), so each dot product comes out as
-    // sum(w x) + 128 sum(x); the 128 sum(x) of each lane's four bytes is computed once per row
-    // and chunk here and starts every output's sum negated: one vpdpbusd per output and row.
     __m512i xv[kR], start[kR];
     __m512 xsv[kR];
-    for (int rr = 0; rr < kR; ++rr) {
-      xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c);
-      start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
-      xsv[rr] = PairScales(p.xs + (r + rr) * p.groups + 2 * c);
-    }
+    LoadXChunk<kR, false>(p, r, c, xv, start, xsv);
     for (int oo = 0; oo < kO; ++oo) {
       if (prefetch != nullptr) _mm_prefetch(reinterpret_cast<const char*>(prefetch + (c * kO + oo) * 64), _MM_HINT_T1);
       const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(p.w.q + (o + oo) * in + 64 * c), bias);
@@ -131,13 +148,6 @@ MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
 
 // ---- Int8Layout::kTiles8 ----
 
-// A row's two group scales (an 8-byte pair) on every lane pair: in tiles order, lane l holds
-// group l % 2.
-MSWA_VNNI __m512 ScalePairs(const void* s) {
-  double pair;
-  std::memcpy(&pair, s, sizeof(pair));
-  return _mm512_castpd_ps(_mm512_set1_pd(pair));
-}
 
 // kO outputs (rows `first` .. first + kO - 1 of the tile at `tile`, output o first) x kR rows of
 // x from row r. The tile is read chunk by chunk in address order; prefetch: lines that far ahead
@@ -158,14 +168,9 @@ MSWA_VNNI void TileOfTiles(const Product& p, const int8_t* tile, int first, int6
         _mm_prefetch(reinterpret_cast<const char*>(chunk + prefetch + line), _MM_HINT_T1);
       }
     }
-    // As TileVnni: weights on the unsigned side, 128 sum(x) subtracted from the start.
     __m512i xv[kR], start[kR];
     __m512 xsv[kR];
-    for (int rr = 0; rr < kR; ++rr) {
-      xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * in + 64 * c);
-      start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
-      xsv[rr] = ScalePairs(p.xs + (r + rr) * p.groups + 2 * c);
-    }
+    LoadXChunk<kR, true>(p, r, c, xv, start, xsv);
     const int8_t* scales = chunk + kInt8TileRows * 64;
     for (int oo = 0; oo < kO; ++oo) {
       const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(chunk + 64 * (first + oo)), bias);
