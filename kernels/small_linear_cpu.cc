@@ -323,37 +323,31 @@ const char* Int8KernelName(Int8Kernel kernel) {
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
   const Int8Kernel kernel = Int8KernelFor(rows, in);
-  if (w.layout == Int8Layout::kTiles8) {
-    if (kernel != Int8Kernel::kAvx512Vnni) {
-      // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
-      // weights, as the widened kernel computes.
-      thread_local std::vector<float> dense;
-      dense.resize(w.out * in);
-      DequantizeInt8(w, in, 0, w.out, dense.data());
-      return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
-    }
-    thread_local std::vector<int8_t> xq;
-    thread_local std::vector<float> xs;
-    xq.resize(rows * in);
-    xs.resize(rows * Int8Groups(in));
-    q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), /*tiles_order=*/true);
-    const q8::Product p{xq.data(), xs.data(), rows, in, Int8Groups(in), w, y, y_stride, accumulate};
-    ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { q8::ChunkAvx512VnniTiles(p, begin, end); });
-    return;
+  const bool tiles = w.layout == Int8Layout::kTiles8;
+  if (tiles && kernel != Int8Kernel::kAvx512Vnni) {
+    // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
+    // weights, as the widened kernel computes.
+    thread_local std::vector<float> dense;
+    dense.resize(w.out * in);
+    DequantizeInt8(w, in, 0, w.out, dense.data());
+    return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
   }
   if (kernel == Int8Kernel::kWidened) {
     return Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y,
                y_stride, accumulate);
   }
-  // x quantized once, on the calling thread, into buffers kept for the next product.
+  // x quantized once, on the calling thread, into buffers kept for the next product (in the
+  // weights' byte order).
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xs;
   const int64_t groups = Int8Groups(in);
   xq.resize(rows * in);
   xs.resize(rows * groups);
-  q8::QuantizeActivations(x, rows, in, xq.data(), xs.data());
+  q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), tiles);
   const q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
-  const auto chunk = kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni : q8::ChunkAvx2;
+  const auto chunk = tiles                                  ? q8::ChunkAvx512VnniTiles
+                     : kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni
+                                                          : q8::ChunkAvx2;
   ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
 }
 

@@ -52,7 +52,7 @@ MSWA_VNNI __m512 PairScales(const float* s) {
 
 // A row's two group scales (an 8-byte pair) on every lane pair: in tiles order, lane l holds
 // group l % 2.
-MSWA_VNNI __m512 ScalePairs(const void* s) {
+MSWA_VNNI __m512 AlternatingScales(const void* s) {
   double pair;
   std::memcpy(&pair, s, sizeof(pair));
   return _mm512_castpd_ps(_mm512_set1_pd(pair));
@@ -71,7 +71,7 @@ MSWA_VNNI void LoadXChunk(const Product& p, int64_t r, int64_t c, __m512i* xv, _
     xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * p.in + 64 * c);
     start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
     const float* scales = p.xs + (r + rr) * p.groups + 2 * c;
-    xsv[rr] = kTilesOrder ? ScalePairs(scales) : PairScales(scales);
+    xsv[rr] = kTilesOrder ? AlternatingScales(scales) : PairScales(scales);
   }
 }
 
@@ -148,7 +148,6 @@ MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
 
 // ---- Int8Layout::kTiles8 ----
 
-
 // kO outputs (rows `first` .. first + kO - 1 of the tile at `tile`, output o first) x kR rows of
 // x from row r. The tile is read chunk by chunk in address order; prefetch: lines that far ahead
 // of each chunk are asked into L2 (0: none), up to `stop`.
@@ -174,7 +173,7 @@ MSWA_VNNI void TileOfTiles(const Product& p, const int8_t* tile, int first, int6
     const int8_t* scales = chunk + kInt8TileRows * 64;
     for (int oo = 0; oo < kO; ++oo) {
       const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(chunk + 64 * (first + oo)), bias);
-      const __m512 wsv = ScalePairs(scales + 8 * (first + oo));
+      const __m512 wsv = AlternatingScales(scales + 8 * (first + oo));
       for (int rr = 0; rr < kR; ++rr) {
         const __m512i dots = _mm512_dpbusd_epi32(start[rr], wu, xv[rr]);
         acc[oo][rr] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wsv, xsv[rr]), acc[oo][rr]);
@@ -245,45 +244,43 @@ MSWA_AVX2 void TileAvx2(const Product& p, int64_t o, int64_t r, int64_t prefetch
 
 namespace {
 
-// QuantizeActivations for whole groups of 32 with AVX-512: the same operations as the scalar
-// loop below lane by lane (|x| max, scale = max / 127, x * (1 / scale) rounded to nearest even by
-// vcvtps2dq as lrint does, in [-127, 127] by construction), so both give the same bytes.
+// One group of 32 values of x with AVX-512: the same operations as the scalar loop below lane
+// by lane (|x| max, scale = max / 127, x * (1 / scale) rounded to nearest even by vcvtps2dq as
+// lrint does, in [-127, 127] by construction), so both give the same bytes. Returns the scale;
+// q[h] holds bytes 16 h .. 16 h + 15.
+MSWA_VNNI float QuantizeGroup(const float* xg, __m128i q[2]) {
+  const __m512 sign = _mm512_set1_ps(-0.f);
+  const __m512 lo = _mm512_loadu_ps(xg), hi = _mm512_loadu_ps(xg + 16);
+  const float max_abs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
+  const float scale = max_abs / 127.f;
+  const __m512 inv = _mm512_set1_ps(scale > 0.f ? 1.f / scale : 0.f);
+  q[0] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
+  q[1] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
+  return scale;
+}
+
+// QuantizeActivations for whole groups of 32, in row order.
 MSWA_VNNI_TARGET void QuantizeGroupsAvx512(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
   const int64_t groups = in / kInt8Group;
-  const __m512 sign = _mm512_set1_ps(-0.f);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
-      const float* xg = x + r * in + g * kInt8Group;
-      const __m512 lo = _mm512_loadu_ps(xg), hi = _mm512_loadu_ps(xg + 16);
-      const float max_abs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
-      const float scale = max_abs / 127.f;
-      xs[r * groups + g] = scale;
-      const __m512 inv = _mm512_set1_ps(scale > 0.f ? 1.f / scale : 0.f);
-      int8_t* q = xq + r * in + g * kInt8Group;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv))));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv))));
+      __m128i q[2];
+      xs[r * groups + g] = QuantizeGroup(x + r * in + g * kInt8Group, q);
+      __m128i* out = reinterpret_cast<__m128i*>(xq + r * in + g * kInt8Group);
+      _mm_storeu_si128(out, q[0]);
+      _mm_storeu_si128(out + 1, q[1]);
     }
   }
 }
 
-// The same per 64-value chunk (two groups), each chunk's bytes written in tiles order: the
+// QuantizeActivations per 64-value chunk (two groups), each chunk's bytes written in tiles order: the
 // groups' 4-byte units interleaved, unit k of group g at lane 2 k + g.
 MSWA_VNNI_TARGET void QuantizeChunksInTilesOrder(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
   const int64_t groups = in / kInt8Group;
-  const __m512 sign = _mm512_set1_ps(-0.f);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < in / 64; ++c) {
       __m128i q[2][2];  // [group][half]: bytes 16 h .. 16 h + 15 of group g
-      for (int g = 0; g < 2; ++g) {
-        const float* xg = x + r * in + 64 * c + g * kInt8Group;
-        const __m512 lo = _mm512_loadu_ps(xg), hi = _mm512_loadu_ps(xg + 16);
-        const float max_abs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
-        const float scale = max_abs / 127.f;
-        xs[r * groups + 2 * c + g] = scale;
-        const __m512 inv = _mm512_set1_ps(scale > 0.f ? 1.f / scale : 0.f);
-        q[g][0] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
-        q[g][1] = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
-      }
+      for (int g = 0; g < 2; ++g) xs[r * groups + 2 * c + g] = QuantizeGroup(x + r * in + 64 * c + g * kInt8Group, q[g]);
       __m128i* out = reinterpret_cast<__m128i*>(xq + r * in + 64 * c);
       _mm_storeu_si128(out, _mm_unpacklo_epi32(q[0][0], q[1][0]));      // units 0, 1
       _mm_storeu_si128(out + 1, _mm_unpackhi_epi32(q[0][0], q[1][0]));  // units 2, 3
