@@ -10,7 +10,9 @@ a Gemma-shaped file has Gemma's matrix sizes and head_dim but not its extra norm
 
 The container follows the GGUF specification (version 3): header, metadata key/values, tensor
 infos (dimensions innermost first), then the tensors, each aligned to 32 bytes. q8_0 is
-llama.cpp's 8-bit type: blocks of 32 values of a row, an fp16 scale max|w|/127 then 32 int8.
+llama.cpp's 8-bit type: blocks of 32 values of a row, an fp16 scale max|w|/127 then 32 int8;
+a matrix whose rows are not a multiple of 32 long is written f16 instead, as llama-quantize
+does.
 """
 import argparse
 import json
@@ -21,7 +23,7 @@ import numpy as np
 ALIGN = 32
 # GGUF metadata value types and ggml tensor types used here.
 T_U32, T_I32, T_F32, T_STRING, T_ARRAY = 4, 5, 6, 8, 9
-GGML = {"f32": 0, "q8_0": 8, "bf16": 30}
+GGML = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}
 FILE_TYPE = {"f32": 0, "q8_0": 7, "bf16": 32}  # llama_ftype: ALL_F32, MOSTLY_Q8_0, MOSTLY_BF16
 
 
@@ -50,6 +52,8 @@ def encode(w, ttype):
     """Row-major fp32 [rows, cols] to the bytes of a ggml tensor of type ttype."""
     if ttype == "f32":
         return w.astype("<f4").tobytes()
+    if ttype == "f16":
+        return w.astype("<f2").tobytes()
     if ttype == "bf16":
         bits = w.astype("<f4").view("<u4")
         rounded = bits + 0x7FFF + ((bits >> 16) & 1)  # round to nearest even
@@ -68,7 +72,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("config")
     ap.add_argument("out")
-    ap.add_argument("--type", choices=sorted(GGML), default="f32")
+    ap.add_argument("--type", choices=["bf16", "f32", "q8_0"], default="f32")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     cfg = json.load(open(a.config))
@@ -77,8 +81,6 @@ def main():
     KV = cfg.get("num_key_value_heads", H)
     D = cfg.get("head_dim") or E // H
     tie = cfg.get("tie_word_embeddings", cfg.get("model_type", "").startswith("gemma"))
-    if a.type == "q8_0" and (E % 32 or F % 32 or (H * D) % 32):
-        raise SystemExit("q8_0 needs every matrix's row length to be a multiple of 32")
 
     tensors = [("token_embd.weight", (V, E), False), ("output_norm.weight", (E,), True)]
     if not tie:
@@ -124,6 +126,8 @@ def main():
     infos, blobs, offset = [], [], 0
     for name, shape, is_norm in tensors:
         ttype = "f32" if is_norm else a.type
+        if ttype == "q8_0" and shape[-1] % 32:
+            ttype = "f16"  # as llama-quantize falls back for rows q8_0 blocks cannot tile
         w = np.ones(shape, np.float32) if is_norm else \
             (rng.standard_normal(shape, dtype=np.float32) * 0.02)
         data = encode(w.reshape(-1, shape[-1]), ttype)

@@ -70,8 +70,8 @@ class PagedModelCpu final : public PagedModel {
 
  private:
   enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
-  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows, BLAS
-  // for more.
+  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows (int8
+  // VNNI: any number), BLAS for more.
   void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
 
   // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
@@ -234,7 +234,10 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   }
   const at::Tensor* w = &m->w;
   const int64_t rows = x.size(0), in = x.size(1);
-  if (rows <= kSmallLinearMaxRows && m->q.defined()) {
+  // int8 weights take the integer kernel at any number of rows where it is VNNI: one vpdpbusd
+  // does 64 multiply-adds, so prompts run faster than BLAS on the dequantized weights
+  // (docs/benchmarks.md), and prefill computes what decode steps do.
+  if (m->q.defined() && (rows <= kSmallLinearMaxRows || Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni)) {
     SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
   } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
     SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),

@@ -105,6 +105,33 @@ TEST(EngineFamilies, TheCudaModelRefusesSwitchesItLacks) {
   }
 }
 
+// Per-token log-probabilities of scoring `tokens` in steps of `step` tokens.
+std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& weights,
+                                const std::vector<int32_t>& tokens,
+                                std::optional<at::ScalarType> dtype, int64_t step) {
+  EngineOptions o;
+  o.kv_cache_bytes = 8 << 20;
+  o.max_model_len = 1024;
+  o.max_tokens_per_step = step;
+  o.dtype = dtype;
+  auto engine = Engine::Create(config, weights, std::make_unique<ByteTokenizer>(), o);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  ScoreOptions so;
+  so.add_bos = false;
+  so.per_token_logprobs = true;
+  std::vector<float> got;
+  bool done = false;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  auto id = (*engine)->SubmitScore(so, n, [&](EngineEvent e) {
+    got.insert(got.end(), e.token_logprobs.begin(), e.token_logprobs.end());
+    done = done || e.finished;
+  });
+  EXPECT_TRUE((*engine)->FeedScore(*id, tokens, n, true).ok());
+  for (int i = 0; i < 1000 && !done; ++i) (*engine)->Step();
+  EXPECT_EQ((*engine)->dtype(), dtype.value_or(at::kFloat));
+  return got;
+}
+
 // int8 compute: every matrix quantized at load (a scale per 32 values): log-probabilities stay
 // within a small distance of fp32's, through both the decode-sized kernel and BLAS.
 TEST(EngineFamilies, Int8WeightsScoreCloseToFloat32) {
@@ -114,26 +141,7 @@ TEST(EngineFamilies, Int8WeightsScoreCloseToFloat32) {
   std::vector<int32_t> tokens(300);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 53 + 7) % 256);
   auto score = [&](std::optional<at::ScalarType> dtype, int64_t step) {
-    EngineOptions o;
-    o.kv_cache_bytes = 8 << 20;
-    o.max_model_len = 1024;
-    o.max_tokens_per_step = step;
-    o.dtype = dtype;
-    auto engine = Engine::Create(*config, weights, std::make_unique<ByteTokenizer>(), o);
-    EXPECT_TRUE(engine.ok()) << engine.status();
-    ScoreOptions so;
-    so.add_bos = false;
-    so.per_token_logprobs = true;
-    std::vector<float> got;
-    bool done = false;
-    auto id = (*engine)->SubmitScore(so, 300, [&](EngineEvent e) {
-      got.insert(got.end(), e.token_logprobs.begin(), e.token_logprobs.end());
-      done = done || e.finished;
-    });
-    EXPECT_TRUE((*engine)->FeedScore(*id, tokens, 300, true).ok());
-    for (int i = 0; i < 1000 && !done; ++i) (*engine)->Step();
-    EXPECT_EQ((*engine)->dtype(), dtype.value_or(at::kFloat));
-    return got;
+    return ScoreInSteps(*config, weights, tokens, dtype, step);
   };
   const std::vector<float> fp32 = score(std::nullopt, 128);
   // Steps of 7 tokens take SmallLinear, 128 BLAS on dequantized tiles. With the widened kernel
@@ -170,6 +178,37 @@ TEST(EngineFamilies, Int8WeightsScoreCloseToFloat32) {
     EXPECT_LT(mean, 0.03);
     EXPECT_LT(worst, 0.2);
   }
+}
+
+// Where the integer kernel is AVX-512 VNNI, int8 prompts take it too, whatever their length
+// (faster than BLAS on the dequantized weights): a 128-token step computes each token exactly as
+// 7-token steps do, and not as the exact fp32 products of the widened path.
+TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
+  json j = Base("llama");
+  j["hidden_size"] = 128;
+  j["intermediate_size"] = 192;
+  j["head_dim"] = 32;
+  auto config = ParseModelConfig(j.dump());
+  ASSERT_TRUE(config.ok());
+  if (Int8KernelFor(128, 128) != Int8Kernel::kAvx512Vnni) GTEST_SKIP() << "no AVX-512 VNNI here";
+  const ModelWeights weights = RandomModelWeights(*config, 5);
+  std::vector<int32_t> tokens(300);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 29 + 3) % 256);
+  const std::vector<float> steps_of_7 = ScoreInSteps(*config, weights, tokens, at::kChar, 7);
+  const std::vector<float> steps_of_128 = ScoreInSteps(*config, weights, tokens, at::kChar, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kWidened));
+  const std::vector<float> widened = ScoreInSteps(*config, weights, tokens, at::kChar, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
+  ASSERT_EQ(steps_of_7.size(), tokens.size() - 1);
+  ASSERT_EQ(steps_of_128.size(), steps_of_7.size());
+  ASSERT_EQ(widened.size(), steps_of_7.size());
+  double apart_from_widened = 0;
+  for (size_t i = 0; i < steps_of_7.size(); ++i) {
+    // Attention over chunks of 7 and of 128 sums in different orders: fp32 rounding only.
+    EXPECT_NEAR(steps_of_128[i], steps_of_7[i], 2e-5) << "token " << i;
+    apart_from_widened = std::max(apart_from_widened, std::abs(static_cast<double>(steps_of_128[i]) - widened[i]));
+  }
+  EXPECT_GT(apart_from_widened, 1e-4) << "128-token steps did not round the activations";
 }
 
 }  // namespace
