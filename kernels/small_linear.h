@@ -75,8 +75,11 @@ void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in
 // Rows [row_begin, row_end) of w (either layout) back to fp32, into out [row_end - row_begin, in].
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out);
 
-// Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond, except
-// for int8 weights on the VNNI kernel, which beats BLAS on the dequantized weights at any size.
+// Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
 inline constexpr int64_t kSmallLinearMaxRows = 64;
+// Whether an int8 product of `rows` rows and `in` columns runs faster here than BLAS on the
+// dequantized weights: up to kSmallLinearMaxRows rows, and at any number on the VNNI kernel (one
+// vpdpbusd does 64 multiply-adds; prompts then also compute what decode steps do).
+bool Int8SmallLinearPreferred(int64_t rows, int64_t in);
 
 }  // namespace mswa

@@ -369,6 +369,10 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
   }
 }
 
+bool Int8SmallLinearPreferred(int64_t rows, int64_t in) {
+  return rows <= kSmallLinearMaxRows || Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni;
+}
+
 bool Int8TilesPreferred(int64_t in) {
   return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx512Vnni;
 }
@@ -402,13 +406,8 @@ void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t 
         const int8_t* chunk = w.q + (tile * chunks + c) * kInt8TileChunkBytes;
         float s[2];
         std::memcpy(s, chunk + kInt8TileRows * 64 + 8 * row, sizeof(s));
-        // Group g's 4-byte unit k sits at lane 2 k + g (q8::TilesBytePosition).
         const int8_t* qr = chunk + 64 * row;
-        for (int g = 0; g < 2; ++g) {
-          for (int k = 0; k < 8; ++k) {
-            for (int b = 0; b < 4; ++b) yr[64 * c + 32 * g + 4 * k + b] = static_cast<float>(qr[8 * k + 4 * g + b]) * s[g];
-          }
-        }
+        for (int i = 0; i < 64; ++i) yr[64 * c + i] = static_cast<float>(qr[q8::TilesBytePosition(i)]) * s[i / 32];
       }
     }
     return;

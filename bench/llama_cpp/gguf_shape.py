@@ -44,8 +44,7 @@ def kv(key, vtype, value):
     out += struct.pack("<IQ", etype, len(items))
     if etype == T_STRING:
         return out + b"".join(gguf_string(s) for s in items)
-    fmt = {T_F32: "f", T_I32: "i"}[etype]
-    return out + np.asarray(items, dtype="<" + {"f": "f4", "i": "i4"}[fmt]).tobytes()
+    return out + np.asarray(items, dtype={T_F32: "<f4", T_I32: "<i4"}[etype]).tobytes()
 
 
 def encode(w, ttype):

@@ -234,10 +234,7 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   }
   const at::Tensor* w = &m->w;
   const int64_t rows = x.size(0), in = x.size(1);
-  // int8 weights take the integer kernel at any number of rows where it is VNNI: one vpdpbusd
-  // does 64 multiply-adds, so prompts run faster than BLAS on the dequantized weights
-  // (docs/benchmarks.md), and prefill computes what decode steps do.
-  if (m->q.defined() && (rows <= kSmallLinearMaxRows || Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni)) {
+  if (m->q.defined() && Int8SmallLinearPreferred(rows, in)) {
     SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
   } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
     SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
