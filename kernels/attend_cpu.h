@@ -19,6 +19,7 @@
 #endif
 
 #include "kernels/paged_attention.h"
+#include "kernels/fold16.h"
 #include "kernels/vec16.h"
 #include "kernels/window.h"
 
@@ -102,15 +103,6 @@ inline void FromFloat(float x, Bf16* out) {
   std::memcpy(&bits, &x, sizeof(bits));
   out->bits = std::isnan(x) ? static_cast<uint16_t>((bits >> 16) | 0x40u)
                             : static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-}
-// A tree of adds (a serial chain of 16 would be 16 add latencies per key).
-__attribute__((always_inline)) inline float Sum16(const V16& v) {
-  float s[16];
-  std::memcpy(s, &v, sizeof(s));
-  for (int width = 8; width > 0; width /= 2) {
-    for (int i = 0; i < width; ++i) s[i] += s[i + width];
-  }
-  return s[0];
 }
 
 

@@ -21,6 +21,22 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate);
 
+// bfloat16 weights times the activations rounded to bfloat16 (nearest even), the products
+// summed in fp32: what llama.cpp and GPU servers compute for bfloat16 models. With AVX-512 BF16
+// (Zen 4, Sapphire Rapids and later) one vdpbf16ps does 32 multiply-adds, twice an fp32 FMA's,
+// so compute-bound products (prompts, large batches) run up to twice as fast as the overload
+// above; without it the rounded activations take that overload's widened kernel. For any number
+// of rows (prompts too, instead of BLAS), and each output is summed the same way whatever the
+// number of rows: a row's outputs are the same bits alone as in a product with other rows.
+void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
+                        float* y, int64_t y_stride, bool accumulate);
+enum class Bf16DotKernel { kAuto, kWidened, kAvx512Bf16 };
+// Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
+// changing nothing, when the CPU lacks it. Not to be called while products run.
+bool SetBf16DotKernel(Bf16DotKernel kernel);
+// The kernel SmallLinearBf16Dot takes now (never kAuto).
+Bf16DotKernel Bf16DotKernelNow();
+
 // int8 weights: symmetric per group of kInt8Group consecutive values of a row, one fp32 scale
 // each (scale = max |w| / 127, q = round(w / scale)); products in fp32 on the widened values, so
 // the only error is the weights' rounding. A quarter of fp32's bytes per decode step.

@@ -10,6 +10,8 @@
 #include <omp.h>
 
 #include "kernels/cpu_clones.h"
+#include "kernels/fold16.h"
+#include "kernels/small_linear_bf16.h"
 #include "kernels/small_linear_q8.h"
 #include "kernels/vec16.h"
 
@@ -67,66 +69,12 @@ __attribute__((always_inline)) inline void Rows(const float* x, int64_t rows, in
       const float* xr = x + r * in;
       V16 acc = {};
       for (int64_t i = 0; i < in16; i += 16) acc += w.Load(o, i) * Load16(xr + i);
-      float dot = 0.f;
-      for (int k = 0; k < 16; ++k) dot += acc[k];
+      float dot = Sum16(acc);  // the tiles' tree: the same sum in any tile
       for (int64_t i = in16; i < in; ++i) dot += w.At(o, i) * xr[i];
       float* yo = y + r * y_stride + o;
       *yo = accumulate ? *yo + dot : dot;
     }
   }
-}
-
-typedef int32_t I16 __attribute__((vector_size(64)));
-
-// Horizontal sums of eight vectors at once, by folding pairs of them into one vector per level
-// (8 -> 4 -> 2 -> 1): far fewer operations than eight separate reductions. Returns the sums in
-// lanes 0, 2, 4, ..., 14 for a0 ... a7 in order.
-__attribute__((always_inline)) inline V16 Fold8(const V16& a0, const V16& a1, const V16& a2,
-                                               const V16& a3, const V16& a4, const V16& a5,
-                                               const V16& a6, const V16& a7) {
-  // Level 1: [a 8 lanes folded | b 8 lanes folded].
-  const I16 lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const I16 hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
-  const V16 b0 = __builtin_shuffle(a0, a1, lo8) + __builtin_shuffle(a0, a1, hi8);
-  const V16 b1 = __builtin_shuffle(a2, a3, lo8) + __builtin_shuffle(a2, a3, hi8);
-  const V16 b2 = __builtin_shuffle(a4, a5, lo8) + __builtin_shuffle(a4, a5, hi8);
-  const V16 b3 = __builtin_shuffle(a6, a7, lo8) + __builtin_shuffle(a6, a7, hi8);
-  // Level 2: 4 lanes per accumulator.
-  const I16 lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const I16 hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
-  const V16 c0 = __builtin_shuffle(b0, b1, lo4) + __builtin_shuffle(b0, b1, hi4);
-  const V16 c1 = __builtin_shuffle(b2, b3, lo4) + __builtin_shuffle(b2, b3, hi4);
-  // Level 3: 2 lanes per accumulator, all eight in one vector.
-  const I16 lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const I16 hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
-  const V16 d = __builtin_shuffle(c0, c1, lo2) + __builtin_shuffle(c0, c1, hi2);
-  // Level 4: neighbours.
-  const I16 swap = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
-  return d + __builtin_shuffle(d, swap);
-}
-
-// Horizontal sums of sixteen vectors at once, folding pairs level by level (16 -> 8 -> 4 -> 2
-// -> 1 vectors, as Fold8): lane j of the result is the sum of a[j].
-__attribute__((always_inline)) inline V16 Fold16(const V16 (&a)[16]) {
-  const I16 lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const I16 hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
-  const I16 lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const I16 hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
-  const I16 lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const I16 hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
-  const I16 lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  const I16 hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-  V16 b[8], c[4], d[2];
-  for (int k = 0; k < 8; ++k) {
-    b[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], lo8) + __builtin_shuffle(a[2 * k], a[2 * k + 1], hi8);
-  }
-  for (int k = 0; k < 4; ++k) {
-    c[k] = __builtin_shuffle(b[2 * k], b[2 * k + 1], lo4) + __builtin_shuffle(b[2 * k], b[2 * k + 1], hi4);
-  }
-  for (int k = 0; k < 2; ++k) {
-    d[k] = __builtin_shuffle(c[2 * k], c[2 * k + 1], lo2) + __builtin_shuffle(c[2 * k], c[2 * k + 1], hi2);
-  }
-  return __builtin_shuffle(d[0], d[1], lo1) + __builtin_shuffle(d[0], d[1], hi1);
 }
 
 // Four or more rows (batched decode), `in` a multiple of 16: tiles of 4 outputs x 4 rows, so
@@ -272,6 +220,7 @@ void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, i
 }
 
 std::atomic<Int8Kernel> g_int8_kernel{Int8Kernel::kAuto};
+std::atomic<Bf16DotKernel> g_bf16_dot_kernel{Bf16DotKernel::kAuto};
 
 bool CpuHas(Int8Kernel kernel) {
   switch (kernel) {
@@ -291,6 +240,38 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate) {
   Run(ChunkBf16, x, rows, in, DenseRows<Bf16>{w, in}, out, y, y_stride, accumulate);
+}
+
+void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
+                        float* y, int64_t y_stride, bool accumulate) {
+  // x rounded once, on the calling thread, into a buffer kept for the next product.
+  thread_local std::vector<Bf16> xb;
+  xb.resize(rows * in);
+  bf16dot::RoundToBf16(x, rows * in, xb.data());
+  if (Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16) {
+    const bf16dot::Product p{xb.data(), rows, in, w, y, y_stride, accumulate};
+    ForOutputShares(out, out * in * rows,
+                    [&](int64_t begin, int64_t end) { bf16dot::ChunkAvx512Bf16(p, begin, end); });
+    return;
+  }
+  // The widened kernel sums each output the same way in every tile too (fold16.h), and a
+  // product of two bfloat16 values is exact in fp32.
+  thread_local std::vector<float> rounded;
+  rounded.resize(rows * in);
+  for (int64_t i = 0; i < rows * in; ++i) rounded[i] = ToFloat(xb[i]);
+  SmallLinear(rounded.data(), rows, in, w, out, y, y_stride, accumulate);
+}
+
+bool SetBf16DotKernel(Bf16DotKernel kernel) {
+  if (kernel == Bf16DotKernel::kAvx512Bf16 && !bf16dot::CpuHasAvx512Bf16()) return false;
+  g_bf16_dot_kernel.store(kernel, std::memory_order_relaxed);
+  return true;
+}
+
+Bf16DotKernel Bf16DotKernelNow() {
+  const Bf16DotKernel kernel = g_bf16_dot_kernel.load(std::memory_order_relaxed);
+  if (kernel != Bf16DotKernel::kAuto) return kernel;
+  return bf16dot::CpuHasAvx512Bf16() ? Bf16DotKernel::kAvx512Bf16 : Bf16DotKernel::kWidened;
 }
 
 bool SetInt8Kernel(Int8Kernel kernel) {

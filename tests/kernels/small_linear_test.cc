@@ -1,6 +1,7 @@
 // SmallLinear against a double-precision reference: every tile shape and remainder (rows around
 // multiples of 4, odd output counts, `in` in and out of 16s), both write modes, strided output.
 #include "kernels/small_linear.h"
+#include "kernels/small_linear_bf16.h"
 #include "kernels/small_linear_q8.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -287,6 +289,100 @@ TEST(SmallLinear, ActivationsQuantizeAsWeightsDo) {
     EXPECT_EQ(want_q, got_q) << "in " << in;
     EXPECT_EQ(want_s, got_s) << "in " << in;
   }
+}
+
+// bfloat16 products (SmallLinearBf16Dot): against the double-precision product of the rounded
+// activations with the weights, on each kernel the CPU has, for every tile shape and remainder
+// (rows around multiples of 4, outputs around multiples of 8, `in` in and out of 32s); and each
+// row's outputs the same bits whatever the other rows of the product (what lets a prompt and a
+// decode step compute the same token).
+const char* Bf16DotKernelName(Bf16DotKernel kernel) {
+  return kernel == Bf16DotKernel::kAvx512Bf16 ? "avx512bf16" : kernel == Bf16DotKernel::kWidened ? "widened" : "auto";
+}
+
+class Bf16DotKernels : public ::testing::TestWithParam<Bf16DotKernel> {
+ protected:
+  void SetUp() override {
+    if (!SetBf16DotKernel(GetParam())) GTEST_SKIP() << "this CPU lacks " << Bf16DotKernelName(GetParam());
+  }
+  void TearDown() override { SetBf16DotKernel(Bf16DotKernel::kAuto); }
+};
+
+TEST_P(Bf16DotKernels, MatchTheReferenceForEveryShape) {
+  ASSERT_EQ(Bf16DotKernelNow(), GetParam());
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t rows : {1, 3, 4, 5, 8, 13, 70}) {
+    for (int64_t in : {16, 40, 64, 576, 688}) {
+      for (int64_t out : {1, 3, 12, 64, 130}) {
+        for (bool accumulate : {false, true}) {
+          const int64_t stride = out + 3;
+          std::vector<float> x(rows * in), y(rows * stride);
+          std::vector<Bf16> w(out * in);
+          for (float& v : x) v = normal(rng);
+          for (Bf16& v : w) v = ToBf16(normal(rng));
+          for (float& v : y) v = normal(rng);
+          const std::vector<float> before = y;
+          SmallLinearBf16Dot(x.data(), rows, in, w.data(), out, y.data(), stride, accumulate);
+          double worst = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < stride; ++o) {
+              double want = before[r * stride + o];  // the padding past `out` is never written
+              if (o < out) {
+                double dot = 0;
+                for (int64_t i = 0; i < in; ++i) {
+                  dot += static_cast<double>(FromBf16(ToBf16(x[r * in + i]))) * FromBf16(w[o * in + i]);
+                }
+                want = accumulate ? want + dot : dot;
+              }
+              worst = std::max(worst, std::abs(want - y[r * stride + o]));
+            }
+          }
+          EXPECT_LT(worst, 1e-5 * in) << Bf16DotKernelName(GetParam()) << " rows " << rows << " in " << in
+                                      << " out " << out << (accumulate ? " accumulate" : "");
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Bf16DotKernels, ARowsOutputsDoNotDependOnTheOtherRows) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t in : {40, 576}) {
+    const int64_t rows = 70, out = 75;  // tiles of 4 rows and one-row tiles; outputs left over
+    std::vector<float> x(rows * in), all(rows * out), alone(out);
+    std::vector<Bf16> w(out * in);
+    for (float& v : x) v = normal(rng);
+    for (Bf16& v : w) v = ToBf16(normal(rng));
+    SmallLinearBf16Dot(x.data(), rows, in, w.data(), out, all.data(), out, false);
+    for (int64_t r = 0; r < rows; ++r) {
+      SmallLinearBf16Dot(x.data() + r * in, 1, in, w.data(), out, alone.data(), out, false);
+      EXPECT_EQ(0, std::memcmp(alone.data(), all.data() + r * out, out * sizeof(float)))
+          << Bf16DotKernelName(GetParam()) << " in " << in << " row " << r;
+    }
+    // And the rows 5 .. 11 as a product of their own (one tile of 4 rows, three rows alone).
+    std::vector<float> some(7 * out);
+    SmallLinearBf16Dot(x.data() + 5 * in, 7, in, w.data(), out, some.data(), out, false);
+    EXPECT_EQ(0, std::memcmp(some.data(), all.data() + 5 * out, some.size() * sizeof(float))) << "in " << in;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SmallLinear, Bf16DotKernels,
+                         ::testing::Values(Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16),
+                         [](const auto& info) { return std::string(Bf16DotKernelName(info.param)); });
+
+// Rounding as the KV pools round: nearest even, ties included, NaN kept, infinities kept.
+TEST(SmallLinear, ActivationsRoundToBf16AsThePoolsDo) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {0.f, -0.f, 1.f, 1.00390625f /* tie, to even */, 1.01171875f /* tie, up */,
+                                3.14159f, -2.7182818f, 1e-40f, inf, -inf, 3.4e38f};
+  std::vector<Bf16> got(x.size());
+  bf16dot::RoundToBf16(x.data(), static_cast<int64_t>(x.size()), got.data());
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(got[i].bits, ToBf16(x[i]).bits) << x[i];
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  bf16dot::RoundToBf16(&nan, 1, got.data());
+  EXPECT_TRUE(std::isnan(FromBf16(got[0])));
 }
 
 }  // namespace

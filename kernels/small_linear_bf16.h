@@ -1,0 +1,36 @@
+// Internal to kernels/: SmallLinearBf16Dot's AVX-512 BF16 kernel. vdpbf16ps multiplies 32 pairs
+// of bfloat16 values and adds them into 16 fp32 lanes (two per lane), twice the multiply-adds
+// of an fp32 FMA per instruction and half the bytes per loaded operand; both operands are
+// bfloat16, so the activations are rounded to bfloat16 first (RoundToBf16). Every output is one
+// accumulator per 32 columns summed in column order, then reduced by fold16.h's tree, then the
+// columns past the last multiple of 32 added in order: the same operations whatever tile the
+// output falls in, so a row's outputs do not depend on the other rows of the product.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/bf16.h"
+
+namespace mswa {
+namespace bf16dot {
+
+struct Product {
+  const Bf16* x = nullptr;  // [rows, in], the activations rounded
+  int64_t rows = 0;
+  int64_t in = 0;
+  const Bf16* w = nullptr;  // [out, in]
+  float* y = nullptr;
+  int64_t y_stride = 0;
+  bool accumulate = false;
+};
+
+bool CpuHasAvx512Bf16();
+
+// x [n] to bfloat16, rounding to nearest even (NaN stays NaN), as the KV pools round.
+void RoundToBf16(const float* x, int64_t n, Bf16* out);
+
+// Output rows [begin, end) of the product for every row of x. Only where CpuHasAvx512Bf16().
+void ChunkAvx512Bf16(const Product& p, int64_t begin, int64_t end);
+
+}  // namespace bf16dot
+}  // namespace mswa
