@@ -11,7 +11,8 @@
 //
 // With --model_dir, the same figures for any model directory (any family, any size), as a
 // table lined up with llama.cpp's llama-bench (pp512, tg128) plus batched decode:
-//   build/bench/engine_bench --model_dir DIR [--dtype auto|float32|bfloat16]
+//   build/bench/engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]
+//       [--activation_dtype auto|float32|bfloat16]
 //       [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N] [--batches 8,32]
 //
 // MSWA_BENCH_PREFIX_CACHING=0 runs either with prefix caching off (prompts here are random, so
@@ -261,6 +262,10 @@ int main(int argc, char** argv) {
       auto t = ParseComputeDType(value);
       ok = t.ok();
       if (ok) dir.dtype = *t;
+    } else if (flag == "--activation_dtype") {
+      auto t = ParseActivationDType(value);
+      ok = t.ok();
+      if (ok) dir.activation_dtype = *t;
     } else if (flag == "--kv_cache_dtype") {
       auto t = ParseKvCacheDType(value);
       ok = t.ok();

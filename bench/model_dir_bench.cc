@@ -16,6 +16,7 @@ namespace mswa {
 
 const char kDirUsage[] =
     "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]\n"
+    "                    [--activation_dtype auto|float32|bfloat16]\n"
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
     "                    [--tests pp512,tg128,batches,score2048] [--repetitions 3]\n"
@@ -67,6 +68,7 @@ int RunModelDir(const DirBenchOptions& opt) {
   EngineOptions o;
   o.enable_prefix_caching = PrefixCaching();
   o.dtype = opt.dtype;
+  o.activation_dtype = opt.activation_dtype;
   o.kv_cache_dtype = opt.kv_dtype;
   o.num_threads = opt.threads;
   o.max_tokens_per_step = 512;
@@ -98,12 +100,21 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double flops_first = ModelMatmulFlops(c);
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double flops = std::max(flops_first, ModelMatmulFlops(c));
-  const char* dtype_name = compute == at::kBFloat16 ? "bf16" : compute == at::kChar ? "int8" : "f32";
+  const bool bf16_activations = e.activation_dtype() == at::kBFloat16;
+  // "bf16a": bfloat16 weights and activations.
+  const char* dtype_name = bf16_activations          ? "bf16a"
+                           : compute == at::kBFloat16 ? "bf16"
+                           : compute == at::kChar     ? "int8"
+                                                      : "f32";
   std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute%s%s, %s KV, %d threads\n",
               opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
-              compute == at::kChar ? " with the int8 kernel " : "",
-              compute == at::kChar ? Int8KernelName(Int8KernelFor(1, c.hidden_size)) : "",
+              compute == at::kChar     ? " with the int8 kernel "
+              : bf16_activations ? " (bf16 activations) with the kernel "
+                                 : "",
+              compute == at::kChar ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
+              : bf16_activations   ? (Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16 ? "avx512bf16" : "widened")
+                                   : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());
   std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",
               bw / 1e9, flops / 1e9);

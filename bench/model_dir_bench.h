@@ -19,6 +19,7 @@ namespace mswa {
 struct DirBenchOptions {
   std::string model_dir;
   std::optional<at::ScalarType> dtype;
+  std::optional<at::ScalarType> activation_dtype;
   std::optional<KvDType> kv_dtype;
   int threads = 0;
   std::vector<int> batches = {8, 32};

@@ -69,9 +69,11 @@ int64_t MaxPoolBlocks(const KvCacheManager& kv) {
   return most;
 }
 
-uint64_t PrefixCacheSeed(const ModelConfig& config, at::ScalarType dtype, KvDType kv_dtype) {
-  const std::string identity = absl::StrCat(ModelConfigToJson(config), "|", c10::toString(dtype),
-                                            "|", KvDTypeName(kv_dtype));
+uint64_t PrefixCacheSeed(const ModelConfig& config, at::ScalarType dtype,
+                         at::ScalarType activation_dtype, KvDType kv_dtype) {
+  const std::string identity =
+      absl::StrCat(ModelConfigToJson(config), "|", c10::toString(dtype), "|",
+                   c10::toString(activation_dtype), "|", KvDTypeName(kv_dtype));
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : identity) h = (h ^ c) * 1099511628211ull;
   return h;
@@ -88,6 +90,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   const KvLayout layout = BuildKvLayout(config);
   ASSIGN_OR_RETURN(KvDType kv_dtype, ResolveKvDType(options.device, weights.dtype(), options.kv_cache_dtype));
   ASSIGN_OR_RETURN(at::ScalarType dtype, ResolveComputeDType(options.device, weights.dtype(), options.dtype));
+  ASSIGN_OR_RETURN(at::ScalarType activation_dtype,
+                   ResolveActivationDType(options.device, dtype, options.activation_dtype));
   ASSIGN_OR_RETURN(std::vector<int64_t> blocks,
                    PlanBlocksPerGroup(layout, config.head_dim, KvDTypeBytes(kv_dtype),
                                       options.block_size,
@@ -100,13 +104,14 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelConfig& config
   for (const WindowGroup& g : layout.groups) kv_config.group_windows.push_back(g.window);
   kv_config.blocks_per_group = blocks;
   kv_config.enable_prefix_caching = options.enable_prefix_caching;
-  kv_config.prefix_cache_seed = PrefixCacheSeed(config, dtype, kv_dtype);
+  kv_config.prefix_cache_seed = PrefixCacheSeed(config, dtype, activation_dtype, kv_dtype);
   ASSIGN_OR_RETURN(KvCacheManager kv, KvCacheManager::Create(kv_config));
 
   PagedModelOptions model_options;
   model_options.device = options.device;
   model_options.kv_dtype = kv_dtype;
   model_options.dtype = dtype;
+  model_options.activation_dtype = activation_dtype;
   model_options.block_size = options.block_size;
   model_options.blocks_per_group = blocks;
   for (int g = 0; g < kv.num_groups(); ++g) model_options.ring_sizes.push_back(kv.ring_size(g));

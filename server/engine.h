@@ -42,6 +42,7 @@ struct EngineOptions {
   ModelDevice device = ModelDevice::kCpu;     // where weights, KV pools and compute live
   std::optional<KvDType> kv_cache_dtype;      // the pools' element type; unset: ResolveKvDType's default
   std::optional<at::ScalarType> dtype;        // compute type; unset: ResolveComputeDType's default
+  std::optional<at::ScalarType> activation_dtype;  // unset: ResolveActivationDType's default
   int64_t kv_cache_bytes = int64_t{1} << 30;  // K and V pools (fp32 on the CPU, the weights' dtype
                                               // on CUDA), split across window groups
   int64_t block_size = 16;
@@ -156,6 +157,7 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   KvDType kv_dtype() const { return model_->kv_dtype(); }  // the pools' element type
   at::ScalarType dtype() const { return model_->dtype(); }  // the matrix products' type
+  at::ScalarType activation_dtype() const { return model_->activation_dtype(); }
   const KvCacheManager& kv() const { return kv_; }  // engine thread / tests only
 
  private:

@@ -72,6 +72,36 @@ absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::strin
       absl::StrCat("unknown type \"", name, "\" (auto, float32, float16, bfloat16 or int8)"));
 }
 
+absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::ScalarType compute_dtype,
+                                                      std::optional<at::ScalarType> requested) {
+  if (device == ModelDevice::kCuda) {
+    if (requested.has_value() && *requested != compute_dtype) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "on cuda the activations have the weights' type (", c10::toString(compute_dtype),
+          "); use --activation_dtype=auto"));
+    }
+    return compute_dtype;
+  }
+  const at::ScalarType t = requested.value_or(at::kFloat);
+  if (t == at::kBFloat16 && compute_dtype != at::kBFloat16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bfloat16 activations need bfloat16 weights (--dtype=bfloat16); the model computes in ",
+        c10::toString(compute_dtype)));
+  }
+  if (t != at::kFloat && t != at::kBFloat16) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported activation type ", c10::toString(t)));
+  }
+  return t;
+}
+
+absl::StatusOr<std::optional<at::ScalarType>> ParseActivationDType(const std::string& name) {
+  using T = std::optional<at::ScalarType>;
+  if (name == "auto") return T();
+  if (name == "float32") return T(at::kFloat);
+  if (name == "bfloat16") return T(at::kBFloat16);
+  return absl::InvalidArgumentError(absl::StrCat("unknown type \"", name, "\" (auto, float32 or bfloat16)"));
+}
+
 absl::StatusOr<std::optional<KvDType>> ParseKvCacheDType(const std::string& name) {
   if (name == "auto") return std::optional<KvDType>();
   if (name == "float32") return std::optional<KvDType>(KvDType::kF32);

@@ -43,4 +43,16 @@ absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::Scala
 // small_linear.h); InvalidArgument otherwise.
 absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::string& name);
 
+// The type of the activations entering the matrix products, for a model computing in
+// `compute_dtype`. On the CPU with bfloat16 weights, bfloat16 rounds them (nearest even) so each
+// product is bfloat16 x bfloat16 summed in fp32, as llama.cpp and GPU servers compute: on CPUs
+// with AVX-512 BF16 prompts and large batches run up to twice as fast, for the activations'
+// rounding (kernels/small_linear.h, SmallLinearBf16Dot); float32 keeps them exact. Unset:
+// float32. On CUDA the activations have the checkpoint's type. InvalidArgument for bfloat16
+// activations with weights of another type, or on CUDA for a type other than the weights'.
+absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::ScalarType compute_dtype,
+                                                      std::optional<at::ScalarType> requested);
+// "auto" (nullopt), "float32" or "bfloat16"; InvalidArgument otherwise.
+absl::StatusOr<std::optional<at::ScalarType>> ParseActivationDType(const std::string& name);
+
 }  // namespace mswa

@@ -234,7 +234,11 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
   }
   const at::Tensor* w = &m->w;
   const int64_t rows = x.size(0), in = x.size(1);
-  if (m->q.defined() && Int8SmallLinearPreferred(rows, in)) {
+  if (options_.activation_dtype == at::kBFloat16 && w->scalar_type() == at::kBFloat16) {
+    // Every number of rows on one kernel: a token's products are the same in any step.
+    SmallLinearBf16Dot(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
+                       w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
+  } else if (m->q.defined() && Int8SmallLinearPreferred(rows, in)) {
     SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
   } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
     SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),

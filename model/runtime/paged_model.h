@@ -37,6 +37,7 @@ namespace mswa {
 struct PagedModelOptions {
   ModelDevice device = ModelDevice::kCpu;
   at::ScalarType dtype = at::kFloat;  // compute type (ResolveComputeDType)
+  at::ScalarType activation_dtype = at::kFloat;  // ResolveActivationDType
   KvDType kv_dtype = KvDType::kF32;  // the pools' element type (ResolveKvDType)
   int64_t block_size = 16;
   std::vector<int64_t> blocks_per_group;  // pool sizes, one per KvLayout group
@@ -84,6 +85,7 @@ class PagedModel {
   const ModelConfig& config() const { return config_; }
   KvDType kv_dtype() const { return options_.kv_dtype; }
   at::ScalarType dtype() const { return options_.dtype; }
+  at::ScalarType activation_dtype() const { return options_.activation_dtype; }
   const KvLayout& layout() const { return layout_; }
   int64_t table_stride() const { return table_stride_; }
   const std::vector<int64_t>& table_offsets() const { return table_offsets_; }

@@ -71,6 +71,7 @@ EngineInfo Engine::Info() const {
   info.max_sequence_length = c.all_windows_finite() ? 0 : o.max_model_len;
   info.device = o.device == ModelDevice::kCuda ? "cuda" : "cpu";
   info.dtype = DTypeName(dtype());
+  info.activation_dtype = DTypeName(activation_dtype());
   info.prefix_caching = o.enable_prefix_caching;
   return info;
 }

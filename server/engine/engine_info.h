@@ -57,6 +57,7 @@ struct EngineInfo {
   int64_t max_sequence_length = 0;
   std::string device;  // "cpu" or "cuda"
   std::string dtype;   // the matrix products': "float32", "bfloat16", "float16" or "int8"
+  std::string activation_dtype;  // their activations': "float32" or "bfloat16"
   bool prefix_caching = false;  // EngineOptions::enable_prefix_caching
 };
 
