@@ -113,7 +113,7 @@ int RunModelDir(const DirBenchOptions& opt) {
               : bf16_activations ? " (bf16 activations) with the kernel "
                                  : "",
               compute == at::kChar ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
-              : bf16_activations   ? (Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16 ? "avx512bf16" : "widened")
+              : bf16_activations   ? Bf16DotKernelName(Bf16DotKernelNow())
                                    : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());
   std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",

@@ -98,12 +98,7 @@ inline void FromFloat(float x, F16* out) {
   const _Float16 h = static_cast<_Float16>(x);
   std::memcpy(&out->bits, &h, sizeof(h));
 }
-inline void FromFloat(float x, Bf16* out) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  out->bits = std::isnan(x) ? static_cast<uint16_t>((bits >> 16) | 0x40u)
-                            : static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-}
+inline void FromFloat(float x, Bf16* out) { *out = RoundToBf16(x); }
 
 
 // w[j] = exp(s[j] - m) for j in [lo, hi); returns their sum.

@@ -36,6 +36,7 @@ enum class Bf16DotKernel { kAuto, kWidened, kAvx512Bf16 };
 bool SetBf16DotKernel(Bf16DotKernel kernel);
 // The kernel SmallLinearBf16Dot takes now (never kAuto).
 Bf16DotKernel Bf16DotKernelNow();
+const char* Bf16DotKernelName(Bf16DotKernel kernel);  // "auto", "widened", "avx512bf16"
 
 // int8 weights: symmetric per group of kInt8Group consecutive values of a row, one fp32 scale
 // each (scale = max |w| / 127, q = round(w / scale)); products in fp32 on the widened values, so

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "kernels/cpu_clones.h"
 #include "kernels/fold16.h"
@@ -20,13 +19,7 @@ namespace bf16dot {
 
 MSWA_CPU_CLONES
 void RoundToBf16(const float* x, int64_t n, Bf16* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &x[i], sizeof(bits));
-    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-    out[i].bits = nan ? static_cast<uint16_t>((bits >> 16) | 0x40u)
-                      : static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = mswa::RoundToBf16(x[i]);
 }
 
 #if MSWA_BF16_X86

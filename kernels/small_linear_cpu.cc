@@ -245,10 +245,10 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
                         float* y, int64_t y_stride, bool accumulate) {
   // x rounded once, on the calling thread, into a buffer kept for the next product.
-  thread_local std::vector<Bf16> xb;
-  xb.resize(rows * in);
-  bf16dot::RoundToBf16(x, rows * in, xb.data());
   if (Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16) {
+    thread_local std::vector<Bf16> xb;
+    xb.resize(rows * in);
+    bf16dot::RoundToBf16(x, rows * in, xb.data());
     const bf16dot::Product p{xb.data(), rows, in, w, y, y_stride, accumulate};
     ForOutputShares(out, out * in * rows,
                     [&](int64_t begin, int64_t end) { bf16dot::ChunkAvx512Bf16(p, begin, end); });
@@ -258,7 +258,7 @@ void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w,
   // product of two bfloat16 values is exact in fp32.
   thread_local std::vector<float> rounded;
   rounded.resize(rows * in);
-  for (int64_t i = 0; i < rows * in; ++i) rounded[i] = ToFloat(xb[i]);
+  for (int64_t i = 0; i < rows * in; ++i) rounded[i] = ToFloat(RoundToBf16(x[i]));
   SmallLinear(rounded.data(), rows, in, w, out, y, y_stride, accumulate);
 }
 
@@ -272,6 +272,15 @@ Bf16DotKernel Bf16DotKernelNow() {
   const Bf16DotKernel kernel = g_bf16_dot_kernel.load(std::memory_order_relaxed);
   if (kernel != Bf16DotKernel::kAuto) return kernel;
   return bf16dot::CpuHasAvx512Bf16() ? Bf16DotKernel::kAvx512Bf16 : Bf16DotKernel::kWidened;
+}
+
+const char* Bf16DotKernelName(Bf16DotKernel kernel) {
+  switch (kernel) {
+    case Bf16DotKernel::kAuto: return "auto";
+    case Bf16DotKernel::kWidened: return "widened";
+    case Bf16DotKernel::kAvx512Bf16: return "avx512bf16";
+  }
+  return "?";
 }
 
 bool SetInt8Kernel(Int8Kernel kernel) {

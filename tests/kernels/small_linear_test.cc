@@ -160,13 +160,17 @@ double WorstInt8Error(const Int8Case& c, const std::vector<float>& y, bool quant
   return worst;
 }
 
-class Int8Kernels : public ::testing::TestWithParam<Int8Kernel> {
+// A test run once per kernel, forced for its duration (skipped where the CPU lacks it).
+template <typename Kernel, bool (*Set)(Kernel), const char* (*Name)(Kernel)>
+class ForcedKernel : public ::testing::TestWithParam<Kernel> {
  protected:
   void SetUp() override {
-    if (!SetInt8Kernel(GetParam())) GTEST_SKIP() << "this CPU lacks " << Int8KernelName(GetParam());
+    if (!Set(this->GetParam())) GTEST_SKIP() << "this CPU lacks " << Name(this->GetParam());
   }
-  void TearDown() override { SetInt8Kernel(Int8Kernel::kAuto); }
+  void TearDown() override { Set(Kernel::kAuto); }
 };
+
+class Int8Kernels : public ForcedKernel<Int8Kernel, SetInt8Kernel, Int8KernelName> {};
 
 TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
   std::mt19937 rng(4);
@@ -296,17 +300,7 @@ TEST(SmallLinear, ActivationsQuantizeAsWeightsDo) {
 // (rows around multiples of 4, outputs around multiples of 8, `in` in and out of 32s); and each
 // row's outputs the same bits whatever the other rows of the product (what lets a prompt and a
 // decode step compute the same token).
-const char* Bf16DotKernelName(Bf16DotKernel kernel) {
-  return kernel == Bf16DotKernel::kAvx512Bf16 ? "avx512bf16" : kernel == Bf16DotKernel::kWidened ? "widened" : "auto";
-}
-
-class Bf16DotKernels : public ::testing::TestWithParam<Bf16DotKernel> {
- protected:
-  void SetUp() override {
-    if (!SetBf16DotKernel(GetParam())) GTEST_SKIP() << "this CPU lacks " << Bf16DotKernelName(GetParam());
-  }
-  void TearDown() override { SetBf16DotKernel(Bf16DotKernel::kAuto); }
-};
+class Bf16DotKernels : public ForcedKernel<Bf16DotKernel, SetBf16DotKernel, Bf16DotKernelName> {};
 
 TEST_P(Bf16DotKernels, MatchTheReferenceForEveryShape) {
   ASSERT_EQ(Bf16DotKernelNow(), GetParam());
