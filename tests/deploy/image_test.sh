@@ -73,7 +73,9 @@ trap cleanup EXIT
 du_mb() { du -sm "$root/$1" 2>/dev/null | cut -f1; }
 echo "  bundled libraries /usr/local/lib/mswa-deps: $(du_mb usr/local/lib/mswa-deps) MB ($(ls "$root/usr/local/lib/mswa-deps" | wc -l) files)"
 echo "  binaries /usr/local/bin: $(du_mb usr/local/bin) MB; models /usr/local/share/mswa: $(du_mb usr/local/share/mswa) MB"
-largest=$(cd "$root/usr/local/lib/mswa-deps" && ls -S | head -5 | tr '\n' ' ')
+# awk, not head: head exits after five lines, and under pipefail the SIGPIPE that then stops a
+# longer ls would fail the test.
+largest=$(cd "$root/usr/local/lib/mswa-deps" && ls -S | awk 'NR <= 5' | tr '\n' ' ')
 echo "  largest libraries: $largest"
 [ -x "$root/usr/local/bin/mswa-server" ] || fail "no /usr/local/bin/mswa-server in the image"
 ! readelf -S "$root/usr/local/bin/mswa-server" | grep '\.symtab' >/dev/null || fail "mswa-server is not stripped"
@@ -151,7 +153,7 @@ if [ "$mode" = "podman run" ]; then
   status=$(podman inspect --format '{{.State.ExitCode}}' mswa-image-test)
   logs=$(podman logs mswa-image-test 2>&1)
 else
-  server=$(pgrep -u 10001 -f "mswa-server.*--listen=127.0.0.1:$GRPC" | head -1)
+  server=$(pgrep -u 10001 -f "mswa-server.*--listen=127.0.0.1:$GRPC" | awk 'NR == 1')
   [ -n "$server" ] || fail "cannot find the server process"
   kill -TERM "$server"
   status=0
