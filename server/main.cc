@@ -68,10 +68,10 @@ ABSL_FLAG(std::string, dtype, "auto",
           "float32, bfloat16 (on cpu: half the weight bytes per decode step) or int8 (on cpu: "
           "quantized at load, a scale per 32 weights)");
 ABSL_FLAG(std::string, activation_dtype, "auto",
-          "Type of the activations entering the matrix products: auto (float32), float32, or "
-          "bfloat16 with bfloat16 "
-          "weights (bfloat16 x bfloat16 products summed in float32, as llama.cpp computes: "
-          "prompts and large batches up to 2x faster with AVX-512 BF16)");
+          "Type of the activations entering the matrix products: auto (bfloat16 for bfloat16 "
+          "weights on a CPU with AVX-512 BF16, else float32), float32 (exact), or bfloat16 with "
+          "bfloat16 weights (bfloat16 x bfloat16 products summed in float32, as llama.cpp "
+          "computes: prompts and large batches up to 2x faster with AVX-512 BF16)");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (float32 on cpu, the weights' type on cuda), float32, "
           "float16 or bfloat16 (half the memory per sequence; keys and values rounded)");

@@ -4,6 +4,7 @@
 # compare). The GGUF has random weights at MODEL_DIR's shape (gguf_shape.py), each of our
 # --dtype values beside the llama.cpp type of the same bytes per weight.
 #   bench/llama_cpp/compare.sh LLAMA_BIN_DIR MODEL_DIR [TYPES=f32,bf16,int8] [ROUNDS=3] [BATCHES=8,32]
+# TYPES: f32, bf16, bf16x (bf16 weights, float32 activations) and int8 (beside q8_0).
 # LLAMA_BIN_DIR: what bench/llama_cpp/build.sh built (build/llama.cpp/build/bin).
 # Prints one line per run: engine, type, test, tokens/s. Batched rows: llama.cpp's S_TG (decode
 # tokens/s of N sequences after a 128-token prompt each) beside engine_bench's "tg128 bN".
@@ -14,23 +15,28 @@ engine_bench=${ENGINE_BENCH:-$here/../../build/bench/engine_bench}
 threads=${THREADS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# bf16 runs the server's default activations (bfloat16 where the CPU has AVX-512 BF16, as
+# llama.cpp computes); bf16x keeps them float32 (exact), against the same GGUF.
 for t in ${types//,/ }; do
   case $t in
-    f32) gguf=f32 dtype=float32 ;;
-    bf16) gguf=bf16 dtype=bfloat16 ;;
-    int8) gguf=q8_0 dtype=int8 ;;
-    *) echo "unknown type $t (f32, bf16, int8)" >&2; exit 2 ;;
+    f32) gguf=f32 dtype=float32 act=auto ;;
+    bf16) gguf=bf16 dtype=bfloat16 act=auto ;;
+    bf16x) gguf=bf16 dtype=bfloat16 act=float32 ;;
+    int8) gguf=q8_0 dtype=int8 act=auto ;;
+    *) echo "unknown type $t (f32, bf16, bf16x, int8)" >&2; exit 2 ;;
   esac
   python3 "$here/gguf_shape.py" "$model/config.json" "$tmp/m.gguf" --type "$gguf"
   for ((r = 1; r <= rounds; ++r)); do
     "$bin/llama-bench" -m "$tmp/m.gguf" -t "$threads" -p 512 -n 128 -r 3 2>/dev/null |
       awk -F'|' -v t="$gguf" '$7 ~ /pp512|tg128/ {gsub(/ /, "", $7); split($8, v, "±"); printf "llama.cpp  %-6s %-10s %10.1f\n", t, $7, v[1]}'
-    "$engine_bench" --model_dir "$model" --dtype "$dtype" --threads "$threads" --tests pp512,tg128 2>/dev/null |
-      awk -F'|' -v t="$dtype" '$5 ~ /pp512|tg128/ {gsub(/ /, "", $5); printf "mswa       %-6s %-10s %10.1f\n", t, $5, $6}'
+    "$engine_bench" --model_dir "$model" --dtype "$dtype" --activation_dtype "$act" --threads "$threads" \
+        --tests pp512,tg128 2>/dev/null |
+      awk -F'|' -v t="$t" '$5 ~ /pp512|tg128/ {gsub(/ /, "", $5); printf "mswa       %-6s %-10s %10.1f\n", t, $5, $6}'
   done
   "$bin/llama-batched-bench" -m "$tmp/m.gguf" -t "$threads" -c $((160 * ${batches##*,})) -b 2048 -ub 512 \
       -npp 128 -ntg 128 -npl "$batches" 2>/dev/null |
     awk -F'|' -v t="$gguf" '$2 ~ /^ *128 *$/ {gsub(/ /, "", $4); printf "llama.cpp  %-6s tg128b%-4s %10.1f\n", t, $4, $9}'
-  "$engine_bench" --model_dir "$model" --dtype "$dtype" --threads "$threads" --tests batches --batches "$batches" 2>/dev/null |
-    awk -F'|' -v t="$dtype" '$5 ~ /tg128 b/ {gsub(/ /, "", $5); printf "mswa       %-6s %-10s %10.1f\n", t, $5, $6}'
+  "$engine_bench" --model_dir "$model" --dtype "$dtype" --activation_dtype "$act" --threads "$threads" \
+      --tests batches --batches "$batches" 2>/dev/null |
+    awk -F'|' -v t="$t" '$5 ~ /tg128 b/ {gsub(/ /, "", $5); printf "mswa       %-6s %-10s %10.1f\n", t, $5, $6}'
 done

@@ -1,6 +1,7 @@
 #include "model/runtime/device_options.h"
 
 #include "absl/strings/str_cat.h"
+#include "kernels/small_linear.h"
 #include "model/status_macros.h"
 
 namespace mswa {
@@ -82,7 +83,11 @@ absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::Sc
     }
     return compute_dtype;
   }
-  const at::ScalarType t = requested.value_or(at::kFloat);
+  // Unset: bfloat16 where the products have the instruction that makes it pay; elsewhere the
+  // rounded activations would run on the widened kernel, no faster, so float32 keeps them exact.
+  const bool native_bf16 = Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16;
+  const at::ScalarType t = requested.value_or(
+      compute_dtype == at::kBFloat16 && native_bf16 ? at::kBFloat16 : at::kFloat);
   if (t == at::kBFloat16 && compute_dtype != at::kBFloat16) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bfloat16 activations need bfloat16 weights (--dtype=bfloat16); the model computes in ",

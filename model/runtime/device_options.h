@@ -48,8 +48,9 @@ absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::strin
 // product is bfloat16 x bfloat16 summed in fp32, as llama.cpp and GPU servers compute: on CPUs
 // with AVX-512 BF16 prompts and large batches run up to twice as fast, for the activations'
 // rounding (kernels/small_linear.h, SmallLinearBf16Dot); float32 keeps them exact. Unset:
-// float32. On CUDA the activations have the checkpoint's type. InvalidArgument for bfloat16
-// activations with weights of another type, or on CUDA for a type other than the weights'.
+// bfloat16 for bfloat16 weights where SmallLinearBf16Dot runs on AVX-512 BF16, float32 otherwise.
+// On CUDA the activations have the checkpoint's type. InvalidArgument for bfloat16 activations
+// with weights of another type, or on CUDA for a type other than the weights'.
 absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::ScalarType compute_dtype,
                                                       std::optional<at::ScalarType> requested);
 // "auto" (nullopt), "float32" or "bfloat16"; InvalidArgument otherwise.

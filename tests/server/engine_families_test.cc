@@ -108,12 +108,14 @@ TEST(EngineFamilies, TheCudaModelRefusesSwitchesItLacks) {
 // Per-token log-probabilities of scoring `tokens` in steps of `step` tokens.
 std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& weights,
                                 const std::vector<int32_t>& tokens,
-                                std::optional<at::ScalarType> dtype, int64_t step) {
+                                std::optional<at::ScalarType> dtype, int64_t step,
+                                std::optional<at::ScalarType> activation_dtype = at::kFloat) {
   EngineOptions o;
   o.kv_cache_bytes = 8 << 20;
   o.max_model_len = 1024;
   o.max_tokens_per_step = step;
   o.dtype = dtype;
+  o.activation_dtype = activation_dtype;
   auto engine = Engine::Create(config, weights, std::make_unique<ByteTokenizer>(), o);
   EXPECT_TRUE(engine.ok()) << engine.status();
   ScoreOptions so;
@@ -129,6 +131,9 @@ std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& w
   EXPECT_TRUE((*engine)->FeedScore(*id, tokens, n, true).ok());
   for (int i = 0; i < 1000 && !done; ++i) (*engine)->Step();
   EXPECT_EQ((*engine)->dtype(), dtype.value_or(at::kFloat));
+  if (activation_dtype) {
+    EXPECT_EQ((*engine)->activation_dtype(), *activation_dtype);
+  }
   return got;
 }
 
@@ -209,6 +214,42 @@ TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
     apart_from_widened = std::max(apart_from_widened, std::abs(static_cast<double>(steps_of_128[i]) - widened[i]));
   }
   EXPECT_GT(apart_from_widened, 1e-4) << "128-token steps did not round the activations";
+}
+
+// bfloat16 activations take one kernel for every number of rows, with each output summed in
+// the same order: a 128-token step computes each token as 7-token steps do (which decode-sized
+// kernels serve), so a token's log-probabilities do not depend on the step that computed it;
+// and they are not float32 activations' figures. Both kernels: AVX-512 BF16 where the CPU has
+// it, and the widened fallback on the rounded activations.
+TEST(EngineFamilies, Bf16ActivationPromptsComputeAsDecodeSteps) {
+  json j = Base("llama");
+  j["hidden_size"] = 128;
+  j["intermediate_size"] = 192;
+  j["head_dim"] = 32;
+  auto config = ParseModelConfig(j.dump());
+  ASSERT_TRUE(config.ok());
+  const ModelWeights weights = RandomModelWeights(*config, 6);
+  std::vector<int32_t> tokens(300);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 31 + 7) % 256);
+  const std::vector<float> exact = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 128, at::kFloat);
+  for (Bf16DotKernel kernel : {Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16}) {
+    if (!SetBf16DotKernel(kernel)) continue;  // no AVX-512 BF16 here
+    SCOPED_TRACE(Bf16DotKernelName(kernel));
+    const std::vector<float> steps_of_7 = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 7, at::kBFloat16);
+    const std::vector<float> steps_of_128 = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 128, at::kBFloat16);
+    ASSERT_EQ(steps_of_7.size(), tokens.size() - 1);
+    ASSERT_EQ(steps_of_128.size(), steps_of_7.size());
+    ASSERT_EQ(exact.size(), steps_of_7.size());
+    double apart_from_exact = 0;
+    for (size_t i = 0; i < steps_of_7.size(); ++i) {
+      // Attention over chunks of 7 and of 128 sums in different orders: fp32 rounding only.
+      EXPECT_NEAR(steps_of_128[i], steps_of_7[i], 2e-5) << "token " << i;
+      apart_from_exact = std::max(apart_from_exact, std::abs(static_cast<double>(steps_of_128[i]) - exact[i]));
+    }
+    EXPECT_GT(apart_from_exact, 1e-4) << "the activations were not rounded";
+    EXPECT_LT(apart_from_exact, 0.1) << "further from float32 activations than rounding explains";
+  }
+  ASSERT_TRUE(SetBf16DotKernel(Bf16DotKernel::kAuto));
 }
 
 }  // namespace

@@ -7,14 +7,17 @@
 // blocks are poisoned with NaN: a kernel that reads outside its window fails the check.
 //
 // Usage: engine_oracle MODEL_DIR OUT_JSON [--chunk N] [--tokens N] [--seed S]
+//                      [--activation_dtype float32|bfloat16|auto]   (default float32)
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "model/runtime/device_options.h"
 #include "model/tokenizer/byte_tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/engine.h"
@@ -25,16 +28,27 @@ namespace {
 
 int Run(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: engine_oracle MODEL_DIR OUT_JSON [--chunk N] [--tokens N] [--seed S]\n";
+    std::cerr << "usage: engine_oracle MODEL_DIR OUT_JSON [--chunk N] [--tokens N] [--seed S]"
+                 " [--activation_dtype float32|bfloat16|auto]\n";
     return 2;
   }
   const std::string dir = argv[1], out_path = argv[2];
   int64_t chunk = 7, num_tokens = 64;
   uint32_t seed = 1;
+  // float32 unless asked: the check against the float64 reference is tight for exact
+  // activations, and the default rounds them to bfloat16 for bfloat16 weights on some CPUs.
+  std::optional<at::ScalarType> activation_dtype = at::kFloat;
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const long long v = std::atoll(argv[i + 1]);
-    if (flag == "--chunk") chunk = v;
+    if (flag == "--activation_dtype") {
+      auto t = ParseActivationDType(argv[i + 1]);
+      if (!t.ok()) {
+        std::cerr << "engine_oracle: " << t.status() << "\n";
+        return 2;
+      }
+      activation_dtype = *t;
+    } else if (flag == "--chunk") chunk = v;
     else if (flag == "--tokens") num_tokens = v;
     else if (flag == "--seed") seed = static_cast<uint32_t>(v);
     else {
@@ -48,6 +62,7 @@ int Run(int argc, char** argv) {
   o.max_model_len = 4096;
   o.poison_freed_blocks = true;
   o.num_threads = 2;
+  o.activation_dtype = activation_dtype;
   // The reference's directories carry no tokenizer (ids are given): load them with the byte
   // tokenizer, which only names the tokens.
   const bool has_tokenizer = std::ifstream(dir + "/tokenizer.json").good() ||
