@@ -13,6 +13,7 @@ bin=$1 model=$2 types=${3:-f32,bf16,int8} rounds=${4:-3} batches=${5:-8,32}
 here=$(cd "$(dirname "$0")" && pwd)
 engine_bench=${ENGINE_BENCH:-$here/../../build/bench/engine_bench}
 threads=${THREADS:-2}
+python=${PYTHON:-/usr/bin/python3}  # Debian's, with numpy (setup.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # bf16 runs the server's default activations (bfloat16 where the CPU has AVX-512 BF16, as
@@ -25,7 +26,7 @@ for t in ${types//,/ }; do
     int8) gguf=q8_0 dtype=int8 act=auto ;;
     *) echo "unknown type $t (f32, bf16, bf16x, int8)" >&2; exit 2 ;;
   esac
-  python3 "$here/gguf_shape.py" "$model/config.json" "$tmp/m.gguf" --type "$gguf"
+  "$python" "$here/gguf_shape.py" "$model/config.json" "$tmp/m.gguf" --type "$gguf"
   for ((r = 1; r <= rounds; ++r)); do
     "$bin/llama-bench" -m "$tmp/m.gguf" -t "$threads" -p 512 -n 128 -r 3 2>/dev/null |
       awk -F'|' -v t="$gguf" '$7 ~ /pp512|tg128/ {gsub(/ /, "", $7); split($8, v, "±"); printf "llama.cpp  %-6s %-10s %10.1f\n", t, $7, v[1]}'
