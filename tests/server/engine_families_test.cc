@@ -185,35 +185,54 @@ TEST(EngineFamilies, Int8WeightsScoreCloseToFloat32) {
   }
 }
 
-// Where the integer kernel is AVX-512 VNNI, int8 prompts take it too, whatever their length
-// (faster than BLAS on the dequantized weights): a 128-token step computes each token exactly as
-// 7-token steps do, and not as the exact fp32 products of the widened path.
-TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
+// A Llama small enough to score 300 tokens quickly, with `in` a multiple of 64 for every
+// product (the integer kernels' condition), and 300 tokens of it.
+ModelConfig SmallLlama() {
   json j = Base("llama");
   j["hidden_size"] = 128;
   j["intermediate_size"] = 192;
   j["head_dim"] = 32;
   auto config = ParseModelConfig(j.dump());
-  ASSERT_TRUE(config.ok());
-  if (Int8KernelFor(128, 128) != Int8Kernel::kAvx512Vnni) GTEST_SKIP() << "no AVX-512 VNNI here";
-  const ModelWeights weights = RandomModelWeights(*config, 5);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+std::vector<int32_t> Tokens300(int32_t mul, int32_t add) {
   std::vector<int32_t> tokens(300);
-  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 29 + 3) % 256);
-  const std::vector<float> steps_of_7 = ScoreInSteps(*config, weights, tokens, at::kChar, 7);
-  const std::vector<float> steps_of_128 = ScoreInSteps(*config, weights, tokens, at::kChar, 128);
-  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kWidened));
-  const std::vector<float> widened = ScoreInSteps(*config, weights, tokens, at::kChar, 128);
-  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
-  ASSERT_EQ(steps_of_7.size(), tokens.size() - 1);
-  ASSERT_EQ(steps_of_128.size(), steps_of_7.size());
-  ASSERT_EQ(widened.size(), steps_of_7.size());
-  double apart_from_widened = 0;
-  for (size_t i = 0; i < steps_of_7.size(); ++i) {
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * mul + add) % 256);
+  return tokens;
+}
+
+// Expects 128-token steps to score every token as 7-token steps do; returns how far they are
+// from `other`'s figures for the same tokens.
+double SameInEveryStepSize(const std::vector<float>& steps_of_7, const std::vector<float>& steps_of_128,
+                           const std::vector<float>& other, size_t num_tokens) {
+  EXPECT_EQ(steps_of_7.size(), num_tokens - 1);
+  EXPECT_EQ(steps_of_128.size(), steps_of_7.size());
+  EXPECT_EQ(other.size(), steps_of_7.size());
+  double apart = 0;
+  for (size_t i = 0; i < steps_of_7.size() && i < steps_of_128.size() && i < other.size(); ++i) {
     // Attention over chunks of 7 and of 128 sums in different orders: fp32 rounding only.
     EXPECT_NEAR(steps_of_128[i], steps_of_7[i], 2e-5) << "token " << i;
-    apart_from_widened = std::max(apart_from_widened, std::abs(static_cast<double>(steps_of_128[i]) - widened[i]));
+    apart = std::max(apart, std::abs(static_cast<double>(steps_of_128[i]) - other[i]));
   }
-  EXPECT_GT(apart_from_widened, 1e-4) << "128-token steps did not round the activations";
+  return apart;
+}
+
+// Where the integer kernel is AVX-512 VNNI, int8 prompts take it too, whatever their length
+// (faster than BLAS on the dequantized weights): a 128-token step computes each token exactly as
+// 7-token steps do, and not as the exact fp32 products of the widened path.
+TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
+  const ModelConfig config = SmallLlama();
+  if (Int8KernelFor(128, 128) != Int8Kernel::kAvx512Vnni) GTEST_SKIP() << "no AVX-512 VNNI here";
+  const ModelWeights weights = RandomModelWeights(config, 5);
+  const std::vector<int32_t> tokens = Tokens300(29, 3);
+  const std::vector<float> steps_of_7 = ScoreInSteps(config, weights, tokens, at::kChar, 7);
+  const std::vector<float> steps_of_128 = ScoreInSteps(config, weights, tokens, at::kChar, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kWidened));
+  const std::vector<float> widened = ScoreInSteps(config, weights, tokens, at::kChar, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
+  EXPECT_GT(SameInEveryStepSize(steps_of_7, steps_of_128, widened, tokens.size()), 1e-4)
+      << "128-token steps did not round the activations";
 }
 
 // bfloat16 activations take one kernel for every number of rows, with each output summed in
@@ -222,30 +241,16 @@ TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
 // and they are not float32 activations' figures. Both kernels: AVX-512 BF16 where the CPU has
 // it, and the widened fallback on the rounded activations.
 TEST(EngineFamilies, Bf16ActivationPromptsComputeAsDecodeSteps) {
-  json j = Base("llama");
-  j["hidden_size"] = 128;
-  j["intermediate_size"] = 192;
-  j["head_dim"] = 32;
-  auto config = ParseModelConfig(j.dump());
-  ASSERT_TRUE(config.ok());
-  const ModelWeights weights = RandomModelWeights(*config, 6);
-  std::vector<int32_t> tokens(300);
-  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 31 + 7) % 256);
-  const std::vector<float> exact = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 128, at::kFloat);
+  const ModelConfig config = SmallLlama();
+  const ModelWeights weights = RandomModelWeights(config, 6);
+  const std::vector<int32_t> tokens = Tokens300(31, 7);
+  const std::vector<float> exact = ScoreInSteps(config, weights, tokens, at::kBFloat16, 128, at::kFloat);
   for (Bf16DotKernel kernel : {Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16}) {
     if (!SetBf16DotKernel(kernel)) continue;  // no AVX-512 BF16 here
     SCOPED_TRACE(Bf16DotKernelName(kernel));
-    const std::vector<float> steps_of_7 = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 7, at::kBFloat16);
-    const std::vector<float> steps_of_128 = ScoreInSteps(*config, weights, tokens, at::kBFloat16, 128, at::kBFloat16);
-    ASSERT_EQ(steps_of_7.size(), tokens.size() - 1);
-    ASSERT_EQ(steps_of_128.size(), steps_of_7.size());
-    ASSERT_EQ(exact.size(), steps_of_7.size());
-    double apart_from_exact = 0;
-    for (size_t i = 0; i < steps_of_7.size(); ++i) {
-      // Attention over chunks of 7 and of 128 sums in different orders: fp32 rounding only.
-      EXPECT_NEAR(steps_of_128[i], steps_of_7[i], 2e-5) << "token " << i;
-      apart_from_exact = std::max(apart_from_exact, std::abs(static_cast<double>(steps_of_128[i]) - exact[i]));
-    }
+    const std::vector<float> steps_of_7 = ScoreInSteps(config, weights, tokens, at::kBFloat16, 7, at::kBFloat16);
+    const std::vector<float> steps_of_128 = ScoreInSteps(config, weights, tokens, at::kBFloat16, 128, at::kBFloat16);
+    const double apart_from_exact = SameInEveryStepSize(steps_of_7, steps_of_128, exact, tokens.size());
     EXPECT_GT(apart_from_exact, 1e-4) << "the activations were not rounded";
     EXPECT_LT(apart_from_exact, 0.1) << "further from float32 activations than rounding explains";
   }
