@@ -66,6 +66,27 @@ __attribute__((always_inline)) inline I32x16 TruncateToInt(const V16& x) {
   return __builtin_convertvector(x, I32x16);
 }
 
+__attribute__((always_inline)) inline float Abs(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  bits &= 0x7fffffffu;
+  std::memcpy(&x, &bits, sizeof(x));
+  return x;
+}
+__attribute__((always_inline)) inline V16 Abs(const V16& x) {
+  I32x16 bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  bits &= 0x7fffffff;
+  V16 r;
+  std::memcpy(&r, &bits, sizeof(r));
+  return r;
+}
+// z >= 0 ? a : b (NaN gives b).
+__attribute__((always_inline)) inline float IfNonNegative(float z, float a, float b) { return z >= 0.f ? a : b; }
+__attribute__((always_inline)) inline V16 IfNonNegative(const V16& z, const V16& a, const V16& b) {
+  return Select(z >= Splat16(0.f), a, b);
+}
+
 // exp(x) for x <= 0 (a score minus the running maximum): Cephes' expf polynomial on a
 // range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
 // (a libm call per key cost more than the dot product and the V update together). Inputs below

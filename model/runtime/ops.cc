@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/gated_activation.h"
+
 namespace mswa {
 
 at::Tensor NormScale(const at::Tensor& w, const ArchSpec& arch, at::ScalarType dtype) {
@@ -38,22 +40,9 @@ void RotateHeads(float* x, int64_t heads, int64_t head_dim, int64_t rotary_dim, 
   }
 }
 
-void GatedActivation(const float* gate, const float* up, int64_t n, Activation act, float* out) {
-  if (act == Activation::kSilu) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
-  } else {
-    // GELU, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3),
-    // computed as x / (1 + exp(-2u)), the same function (0.5 (1 + tanh u) = sigmoid(2u)): it
-    // vectorizes like SiLU, where a scalar tanh per element was a fifth of a Gemma prefill, and
-    // it does not cancel where tanh(u) is near -1.
-    constexpr float kC2 = 2.f * 0.7978845608028654f;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = gate[i];
-      out[i] = g / (1.f + std::exp(-kC2 * (g + 0.044715f * g * g * g))) * up[i];
-    }
-  }
+void GatedActivation(const float* gate_up, int64_t rows, int64_t n, Activation act, float* out) {
+  GatedActivationRows(gate_up, gate_up + n, rows, n, 2 * n,
+                      act == Activation::kSilu ? GatedKind::kSilu : GatedKind::kGeluTanh, out, n);
 }
 
 void SoftCap(float* x, int64_t n, double cap) {

@@ -27,8 +27,9 @@ void RmsNormRows(const float* x, const float* scale, int64_t rows, int64_t n, do
 // ("rotate half" within the rotated dims); cos/sin hold rotary_dim / 2 values.
 void RotateHeads(float* x, int64_t heads, int64_t head_dim, int64_t rotary_dim, const float* cos,
                  const float* sin);
-// out[i] = act(gate[i]) * up[i].
-void GatedActivation(const float* gate, const float* up, int64_t n, Activation act, float* out);
+// out[r, i] = act(gate[r, i]) * up[r, i] for `rows` rows of a fused [gate | up] product (2n
+// floats per row; out n per row), vectorized (kernels/gated_activation.h).
+void GatedActivation(const float* gate_up, int64_t rows, int64_t n, Activation act, float* out);
 // x[i] = cap * tanh(x[i] / cap); nothing when cap is 0.
 void SoftCap(float* x, int64_t n, double cap);
 // cos/sin [n, rotary_dim / 2] as fp32 for positions of any size (angles in fp64, reduced mod

@@ -384,15 +384,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
     RmsNormRows(xp, ex.post_scale.data_ptr<float>(), N, E, eps, hp, E);
     Linear(h, l, Proj::kGateUp, gu, false);
     if (ex.gate_up_bias.defined()) add_bias(gu.data_ptr<float>(), ex.gate_up_bias, N, 2 * F, 2 * F);
-    if (arch.activation == Activation::kSilu) {
-      at::silu_out(act, gu.narrow(1, 0, F));
-      act.mul_(gu.narrow(1, F, F));
-    } else {
-      for (int64_t t = 0; t < N; ++t) {
-        const float* g = gu.data_ptr<float>() + t * 2 * F;
-        GatedActivation(g, g + F, F, arch.activation, act.data_ptr<float>() + t * F);
-      }
-    }
+    GatedActivation(gu.data_ptr<float>(), N, F, arch.activation, act.data_ptr<float>());
     if (ex.down_bias.defined() || ex.mlp_out_scale.defined()) {
       Linear(act, l, Proj::kDown, branch, false);
       join(ex.down_bias, ex.mlp_out_scale);
