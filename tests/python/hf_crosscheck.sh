@@ -10,8 +10,9 @@
 # to bfloat16 (--activation_dtype bfloat16), within BF16_ACTIVATIONS_TOLERANCE: rounding each
 # product's input to 8 significant bits moves these tiny random models' log-probabilities by up
 # to 0.043 (Qwen3; Llama 0.010), where a wrong product moves them by whole units. A reference
-# that rounds the same inputs does not tighten it: one rounding that lands the other way changes
-# later layers' values enough to move a quarter of their roundings.
+# that rounds the same inputs only halves that (0.023): wherever its float64 value and the
+# engine's fp32 one round to different bfloat16 neighbours, the difference carries into later
+# layers, whose roundings then differ more often.
 #
 # Usage: hf_crosscheck.sh ENGINE_ORACLE PYTHON WORKDIR
 #   ENGINE_ORACLE MODEL_DIR OUT_JSON  must write {"score": {...}, "generate": {...}} as described in
