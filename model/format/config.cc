@@ -129,6 +129,15 @@ absl::Status ModelConfig::Validate() const {
   RETURN_IF_ERROR(positive("num_attention_heads", num_attention_heads));
   RETURN_IF_ERROR(positive("num_key_value_heads", num_key_value_heads));
   RETURN_IF_ERROR(positive("head_dim", head_dim));
+  if (num_hidden_layers > kMaxHiddenLayers) {
+    return absl::InvalidArgumentError(absl::StrCat("\"num_hidden_layers\" must be <= ",
+                                                   kMaxHiddenLayers, ", got ", num_hidden_layers));
+  }
+  if (num_attention_heads > kMaxAttentionHeads) {
+    return absl::InvalidArgumentError(absl::StrCat("\"num_attention_heads\" must be <= ",
+                                                   kMaxAttentionHeads, ", got ",
+                                                   num_attention_heads));
+  }
   if (num_attention_heads % num_key_value_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"num_attention_heads\" (", num_attention_heads,

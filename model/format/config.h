@@ -26,6 +26,12 @@
 
 namespace mswa {
 
+// Upper bounds on counts the parser allocates per layer and per head (the largest published
+// decoders have 126 layers and 128 query heads): a config past them is refused before any
+// allocation, so a mistyped "num_hidden_layers": 3e10 is an error, not an out-of-memory.
+inline constexpr int64_t kMaxHiddenLayers = 4096;
+inline constexpr int64_t kMaxAttentionHeads = 4096;
+
 struct ModelConfig {
   std::string model_type = "mswa";
   int64_t vocab_size = 0;

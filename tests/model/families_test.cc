@@ -235,6 +235,25 @@ TEST(Families, WhatIsNotImplementedIsRefusedNamingTheField) {
   }
 }
 
+TEST(Families, CountsPastAnyModelAreRefusedBeforeAnythingIsSizedByThem) {
+  // 3.32e10 layers once made the parser allocate a vector of that many before validating it.
+  for (const char* type : {"mswa", "llama", "mistral", "gemma2", "gemma3_text", "phi3", "qwen2"}) {
+    for (const char* field : {"num_hidden_layers", "num_attention_heads", "num_key_value_heads"}) {
+      for (const json& value : {json(33200000000LL), json(0), json(-3)}) {
+        json j = Base(type);
+        j["head_dim"] = 16;
+        j[field] = value;
+        const std::string e = ErrorOf(j);
+        EXPECT_NE(e.find(field), std::string::npos) << type << " " << field << "=" << value << ": " << e;
+      }
+    }
+  }
+  json j = Base("llama");
+  j["num_hidden_layers"] = kMaxHiddenLayers;
+  j["num_attention_heads"] = 4;
+  EXPECT_EQ(ErrorOf(j), "");
+}
+
 TEST(Families, ExplicitWindowsOverrideTheFamilysOwn) {
   json j = Base("mistral");
   j["sliding_window"] = 64;

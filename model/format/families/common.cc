@@ -17,6 +17,7 @@ absl::Status ParseDecoderFields(const json& cfg, const std::string& source, bool
   ASSIGN_OR_RETURN(c.num_attention_heads, GetInt(cfg, "num_attention_heads", source, true));
   ASSIGN_OR_RETURN(c.num_key_value_heads,
                    GetInt(cfg, "num_key_value_heads", source, false, c.num_attention_heads));
+  RETURN_IF_ERROR(CheckLayerAndHeadCounts(c, source));
   const int64_t default_head_dim =
       c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
   ASSIGN_OR_RETURN(c.head_dim, GetInt(cfg, "head_dim", source, false, default_head_dim));
@@ -59,6 +60,23 @@ absl::Status ParseDecoderFields(const json& cfg, const std::string& source, bool
   if (bidirectional) {
     return FieldError(source, "use_bidirectional_attention",
                       "is true: only causal decoders are supported");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLayerAndHeadCounts(const ModelConfig& c, const std::string& source) {
+  const struct {
+    const char* field;
+    int64_t value;
+    int64_t max;
+  } counts[] = {{"num_hidden_layers", c.num_hidden_layers, kMaxHiddenLayers},
+                {"num_attention_heads", c.num_attention_heads, kMaxAttentionHeads},
+                {"num_key_value_heads", c.num_key_value_heads, kMaxAttentionHeads}};
+  for (const auto& count : counts) {
+    if (count.value < 1 || count.value > count.max) {
+      return FieldError(source, count.field,
+                        absl::StrCat("is ", count.value, "; it must be in [1, ", count.max, "]"));
+    }
   }
   return absl::OkStatus();
 }

@@ -41,6 +41,11 @@ std::string SupportedFamilies();
 absl::Status ParseDecoderFields(const json& cfg, const std::string& source, bool tied_default,
                                 ModelConfig& c);
 
+// num_hidden_layers, num_attention_heads and num_key_value_heads within
+// [1, kMaxHiddenLayers] / [1, kMaxAttentionHeads]: called as soon as they are read, before
+// anything is sized by them.
+absl::Status CheckLayerAndHeadCounts(const ModelConfig& c, const std::string& source);
+
 // The activation named by the first of `keys` present (silu / swish, gelu_pytorch_tanh);
 // `fallback` when none is.
 absl::StatusOr<Activation> ParseActivation(const json& cfg, const std::string& source,

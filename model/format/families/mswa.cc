@@ -12,6 +12,7 @@ absl::Status MapMswa(const json& cfg, const std::string& source, ModelConfig& c)
   ASSIGN_OR_RETURN(c.num_hidden_layers, GetInt(cfg, "num_hidden_layers", source, true));
   ASSIGN_OR_RETURN(c.num_attention_heads, GetInt(cfg, "num_attention_heads", source, true));
   ASSIGN_OR_RETURN(c.num_key_value_heads, GetInt(cfg, "num_key_value_heads", source, true));
+  RETURN_IF_ERROR(CheckLayerAndHeadCounts(c, source));
   ASSIGN_OR_RETURN(c.head_dim, GetInt(cfg, "head_dim", source, true));
   ASSIGN_OR_RETURN(c.rms_norm_eps, GetDouble(cfg, "rms_norm_eps", source, true, 1e-6));
   ASSIGN_OR_RETURN(c.rope_theta, GetDouble(cfg, "rope_theta", source, true, 10000.0));
