@@ -15,7 +15,7 @@
 namespace mswa {
 
 const char kDirUsage[] =
-    "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]\n"
+    "usage: engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8|q4]\n"
     "                    [--activation_dtype auto|float32|bfloat16]\n"
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
@@ -93,8 +93,14 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double embed = static_cast<double>(c.vocab_size) * c.hidden_size;
   const double decode_params = params - (c.tie_word_embeddings ? 0 : embed);
   const double prefill_params = decode_params - embed;
+  // q4: the layers' matrices at half a byte a weight, the LM head (and a tied embedding) int8.
+  const double int8_bytes = 1 + 4.0 / kInt8Group, q4_bytes = 0.5 + 4.0 / kInt8Group;
+  const double head = embed;  // the LM head's size, tied or not
   const double weight_bytes =
-      decode_params * (compute == at::kFloat ? 4 : compute == at::kChar ? 1 + 4.0 / kInt8Group : 2);
+      compute == at::kQUInt4x2 ? (decode_params - head) * q4_bytes + head * int8_bytes
+                               : decode_params * (compute == at::kFloat  ? 4
+                                                  : compute == at::kChar ? int8_bytes
+                                                                         : 2);
   // The matmul probe once before and once after the bandwidth probe, the better of the two: on
   // a shared machine one probe in a few read half the usual figure.
   const double flops_first = ModelMatmulFlops(c);
@@ -105,14 +111,15 @@ int RunModelDir(const DirBenchOptions& opt) {
   const char* dtype_name = bf16_activations          ? "bf16a"
                            : compute == at::kBFloat16 ? "bf16"
                            : compute == at::kChar     ? "int8"
+                           : compute == at::kQUInt4x2 ? "q4"
                                                       : "f32";
   std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute%s%s, %s KV, %d threads\n",
               opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
-              compute == at::kChar     ? " with the int8 kernel "
+              compute == at::kChar || compute == at::kQUInt4x2 ? " with the int8 kernel "
               : bf16_activations ? " (bf16 activations) with the kernel "
                                  : "",
-              compute == at::kChar ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
+              compute == at::kChar || compute == at::kQUInt4x2 ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
               : bf16_activations   ? Bf16DotKernelName(Bf16DotKernelNow())
                                    : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());

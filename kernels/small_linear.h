@@ -54,11 +54,18 @@ enum class Int8Layout {
   // fp32 group scales. A product reads every tile as one stream, the scales beside the weights
   // they scale, and a row's two scales land on their lanes as one broadcast 8-byte pair.
   kTiles8,
+  // 4-bit values (QuantizeQ4's) in kTiles8's arrangement at half the bytes: each row's 64 values
+  // of a chunk in 32 bytes, the value kTiles8 puts at byte p (< 32) in the low nibble of byte p
+  // and the one at byte 32 + p in its high nibble, as value + 8 (0 .. 15); the chunk's 8 rows
+  // of 32 bytes, then their 16 fp32 scales (kQ4TileChunkBytes). Only the AVX-512 VNNI kernel
+  // reads it directly; two instructions widen a row's 32 bytes into kTiles8's 64.
+  kTiles8Q4,
 };
 inline constexpr int64_t kInt8TileRows = 8;
 inline constexpr int64_t kInt8TileChunkBytes = kInt8TileRows * (64 + 2 * sizeof(float));
+inline constexpr int64_t kQ4TileChunkBytes = kInt8TileRows * (32 + 2 * sizeof(float));
 struct Int8Matrix {
-  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8: Int8TilesBytes(out, in) bytes
+  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4): Int8TilesBytes(out, in, layout)
   const float* scales = nullptr;   // kRows: [out, Int8Groups(in)]; kTiles8: unused (in q)
   int64_t out = 0;
   Int8Layout layout = Int8Layout::kRows;
@@ -83,12 +90,21 @@ const char* Int8KernelName(Int8Kernel kernel);
 
 // Quantizes w [out, in] into q [out, in] and scales [out, Int8Groups(in)] (layout kRows).
 void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
-// Whether SmallLinear reads Int8Layout::kTiles8 faster than kRows for `in` columns with the
-// kernel it takes now (the AVX-512 VNNI one, unless another is forced): decide at load.
+// 4-bit weights, llama.cpp's q4_0 scheme: per kInt8Group values of a row, with m the value of
+// largest magnitude, scale d = m / -8 and q = clamp(round(w / d), -8, 7) (so m itself is exact);
+// a weight is d q. Written as kRows int8 values in [-8, 7], which every int8 kernel reads as
+// they are; PackInt8Tiles(..., kTiles8Q4) halves them for the VNNI kernel. An eighth of fp32's
+// bytes plus the scales: what a batch-1 decode reads per token.
+void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
+// Whether SmallLinear reads Int8Layout::kTiles8 (and kTiles8Q4) faster than kRows for `in`
+// columns with the kernel it takes now (the AVX-512 VNNI one, unless another is forced): decide
+// at load.
 bool Int8TilesPreferred(int64_t in);
-// The bytes of a kTiles8 matrix, and the packing of a kRows one into them (`in` % 64 == 0).
-int64_t Int8TilesBytes(int64_t out, int64_t in);
-void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles);
+// The bytes of a kTiles8 or kTiles8Q4 matrix, and the packing of a kRows one into them (`in` %
+// 64 == 0; for kTiles8Q4, q's values in [-8, 7]).
+int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout = Int8Layout::kTiles8);
+void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
+                   Int8Layout layout = Int8Layout::kTiles8);
 // Rows [row_begin, row_end) of w (either layout) back to fp32, into out [row_end - row_begin, in].
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out);
 

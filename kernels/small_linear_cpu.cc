@@ -313,7 +313,7 @@ const char* Int8KernelName(Int8Kernel kernel) {
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
   const Int8Kernel kernel = Int8KernelFor(rows, in);
-  const bool tiles = w.layout == Int8Layout::kTiles8;
+  const bool tiles = w.layout != Int8Layout::kRows;
   if (tiles && kernel != Int8Kernel::kAvx512Vnni) {
     // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
     // weights, as the widened kernel computes.
@@ -335,7 +335,8 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
   xs.resize(rows * groups);
   q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), tiles);
   const q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
-  const auto chunk = tiles                                  ? q8::ChunkAvx512VnniTiles
+  const auto chunk = w.layout == Int8Layout::kTiles8Q4   ? q8::ChunkAvx512VnniTilesQ4
+                     : tiles                              ? q8::ChunkAvx512VnniTiles
                      : kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni
                                                           : q8::ChunkAvx2;
   ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
@@ -359,6 +360,26 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
   }
 }
 
+void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
+  const int64_t groups = Int8Groups(in);
+#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
+      float m = 0.f;  // the value of largest magnitude, sign kept
+      for (int64_t i = begin; i < end; ++i) {
+        if (std::fabs(w[o * in + i]) > std::fabs(m)) m = w[o * in + i];
+      }
+      const float scale = m / -8.f;
+      scales[o * groups + g] = scale;
+      const float inv = scale != 0.f ? 1.f / scale : 0.f;
+      for (int64_t i = begin; i < end; ++i) {
+        q[o * in + i] = static_cast<int8_t>(std::clamp(std::lrint(w[o * in + i] * inv), -8L, 7L));
+      }
+    }
+  }
+}
+
 bool Int8SmallLinearPreferred(int64_t rows, int64_t in) {
   return rows <= kSmallLinearMaxRows || Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni;
 }
@@ -367,37 +388,70 @@ bool Int8TilesPreferred(int64_t in) {
   return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx512Vnni;
 }
 
-int64_t Int8TilesBytes(int64_t out, int64_t in) {
-  return (out + kInt8TileRows - 1) / kInt8TileRows * (in / 64) * kInt8TileChunkBytes;
+namespace {
+
+// A tile chunk's bytes per row of weights, and where its scales start.
+int64_t TileRowBytes(Int8Layout layout) { return layout == Int8Layout::kTiles8Q4 ? 32 : 64; }
+int64_t TileChunkBytes(Int8Layout layout) {
+  return layout == Int8Layout::kTiles8Q4 ? kQ4TileChunkBytes : kInt8TileChunkBytes;
 }
 
-void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles) {
+}  // namespace
+
+int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout) {
+  return (out + kInt8TileRows - 1) / kInt8TileRows * (in / 64) * TileChunkBytes(layout);
+}
+
+void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
+                   Int8Layout layout) {
   const int64_t chunks = in / 64, groups = Int8Groups(in);
-  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in)));  // the padding rows
+  const int64_t row_bytes = TileRowBytes(layout), chunk_bytes = TileChunkBytes(layout);
+  const bool q4 = layout == Int8Layout::kTiles8Q4;
+  // The padding rows: zero weights (for q4, value 0 is the nibble 8) and zero scales.
+  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in, layout)));
 #pragma omp parallel for schedule(static) if (out * in > (1 << 16))
   for (int64_t o = 0; o < out; ++o) {
     const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
     for (int64_t c = 0; c < chunks; ++c) {
-      int8_t* chunk = tiles + (tile * chunks + c) * kInt8TileChunkBytes;
-      for (int i = 0; i < 64; ++i) chunk[64 * row + q8::TilesBytePosition(i)] = q[o * in + 64 * c + i];
-      std::memcpy(chunk + kInt8TileRows * 64 + 8 * row, scales + o * groups + 2 * c, 2 * sizeof(float));
+      int8_t* chunk = tiles + (tile * chunks + c) * chunk_bytes;
+      uint8_t* bytes = reinterpret_cast<uint8_t*>(chunk + row_bytes * row);
+      for (int i = 0; i < 64; ++i) {
+        const int p = q8::TilesBytePosition(i);
+        const int8_t v = q[o * in + 64 * c + i];
+        if (!q4) {
+          bytes[p] = static_cast<uint8_t>(v);
+        } else {
+          const uint8_t nibble = static_cast<uint8_t>(v + 8) & 0x0F;
+          bytes[p % 32] |= p < 32 ? nibble : static_cast<uint8_t>(nibble << 4);
+        }
+      }
+      std::memcpy(chunk + kInt8TileRows * row_bytes + 8 * row, scales + o * groups + 2 * c, 2 * sizeof(float));
     }
   }
 }
 
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out) {
   const int64_t groups = Int8Groups(in);
-  if (w.layout == Int8Layout::kTiles8) {
+  if (w.layout != Int8Layout::kRows) {
     const int64_t chunks = in / 64;
+    const int64_t row_bytes = TileRowBytes(w.layout), chunk_bytes = TileChunkBytes(w.layout);
     for (int64_t o = row_begin; o < row_end; ++o) {
       const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
       float* yr = out + (o - row_begin) * in;
       for (int64_t c = 0; c < chunks; ++c) {
-        const int8_t* chunk = w.q + (tile * chunks + c) * kInt8TileChunkBytes;
+        const int8_t* chunk = w.q + (tile * chunks + c) * chunk_bytes;
         float s[2];
-        std::memcpy(s, chunk + kInt8TileRows * 64 + 8 * row, sizeof(s));
-        const int8_t* qr = chunk + 64 * row;
-        for (int i = 0; i < 64; ++i) yr[64 * c + i] = static_cast<float>(qr[q8::TilesBytePosition(i)]) * s[i / 32];
+        std::memcpy(s, chunk + kInt8TileRows * row_bytes + 8 * row, sizeof(s));
+        const int8_t* qr = chunk + row_bytes * row;
+        for (int i = 0; i < 64; ++i) {
+          const int p = q8::TilesBytePosition(i);
+          int v = qr[p];
+          if (w.layout == Int8Layout::kTiles8Q4) {
+            const uint8_t byte = static_cast<uint8_t>(qr[p % 32]);
+            v = (p < 32 ? byte & 0x0F : byte >> 4) - 8;
+          }
+          yr[64 * c + i] = static_cast<float>(v) * s[i / 32];
+        }
       }
     }
     return;

@@ -10,7 +10,7 @@
 // same products up to fp32 summation order. Against the widened fp32 path this reads the same
 // bytes with about a third of the instructions, which is what batch-1 decode with int8 weights
 // was bound by. Requires `in` a multiple of 64 (whole 64-byte chunks, an even number of groups).
-// The VNNI kernel reads either layout of small_linear.h's Int8Layout; kTiles8 (what the model
+// The VNNI kernel reads every layout of small_linear.h's Int8Layout; kTiles8 (what the model
 // loads where this kernel runs) is one stream per tile of 8 rows, and its lane order lets a
 // row's two scales reach their lanes by one broadcast instead of a broadcast and a permute.
 #pragma once
@@ -52,6 +52,9 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, f
 // (begin a multiple of kInt8TileRows; x quantized in tiles order).
 void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end);
+// The same for a kTiles8Q4 matrix: each row's 32 bytes widened to kTiles8's 64 unsigned bytes
+// (q + 8), the sums started at -8 sum(x) instead of -128 sum(x).
+void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
 
 }  // namespace q8

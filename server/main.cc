@@ -65,8 +65,9 @@ ABSL_FLAG(std::string, device, "cpu",
           "cpu, or cuda: weights and KV on the GPU (needs the CUDA kernels and a CUDA LibTorch)");
 ABSL_FLAG(std::string, dtype, "auto",
           "Type of the matrix products: auto (the checkpoint's; float16 runs as float32 on cpu), "
-          "float32, bfloat16 (on cpu: half the weight bytes per decode step) or int8 (on cpu: "
-          "quantized at load, a scale per 32 weights)");
+          "float32, bfloat16 (on cpu: half the weight bytes per decode step), int8 (on cpu: "
+          "quantized at load, a scale per 32 weights) or q4 (on cpu: the layers' weights in 4 "
+          "bits, llama.cpp's q4_0 scheme, the embedding and LM head in int8)");
 ABSL_FLAG(std::string, activation_dtype, "auto",
           "Type of the activations entering the matrix products: auto (bfloat16 for bfloat16 "
           "weights on a CPU with AVX-512 BF16, else float32), float32 (exact), or bfloat16 with "

@@ -49,7 +49,7 @@ absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::Scala
       return absl::InvalidArgumentError(
           "float16 compute is not supported on the CPU; use --dtype=bfloat16 (same size) or float32");
     }
-    if (t != at::kFloat && t != at::kBFloat16 && t != at::kChar) {
+    if (t != at::kFloat && t != at::kBFloat16 && t != at::kChar && t != at::kQUInt4x2) {
       return absl::InvalidArgumentError(absl::StrCat("unsupported compute type ", c10::toString(t)));
     }
     return t;
@@ -69,8 +69,9 @@ absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::strin
   if (name == "float16") return T(at::kHalf);
   if (name == "bfloat16") return T(at::kBFloat16);
   if (name == "int8") return T(at::kChar);
+  if (name == "q4") return T(at::kQUInt4x2);
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown type \"", name, "\" (auto, float32, float16, bfloat16 or int8)"));
+      absl::StrCat("unknown type \"", name, "\" (auto, float32, float16, bfloat16, int8 or q4)"));
 }
 
 absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::ScalarType compute_dtype,

@@ -38,9 +38,10 @@ at::ScalarType ScalarTypeOf(KvDType t);  // the LibTorch type of a pool element
 // only the checkpoint's type. InvalidArgument otherwise, naming what to use instead.
 absl::StatusOr<at::ScalarType> ResolveComputeDType(ModelDevice device, at::ScalarType weights_dtype,
                                                    std::optional<at::ScalarType> requested);
-// "auto" (nullopt), "float32", "float16", "bfloat16" or "int8" (at::kChar: on the CPU, every
+// "auto" (nullopt), "float32", "float16", "bfloat16", "int8" (at::kChar: on the CPU, every
 // matrix quantized once at load to int8 with a scale per 32 values of a row; kernels/
-// small_linear.h); InvalidArgument otherwise.
+// small_linear.h) or "q4" (at::kQUInt4x2 as a marker: the layers' matrices in 4 bits per
+// value, llama.cpp's q4_0 scheme, the embedding and LM head in int8); InvalidArgument otherwise.
 absl::StatusOr<std::optional<at::ScalarType>> ParseComputeDType(const std::string& name);
 
 // The type of the activations entering the matrix products, for a model computing in

@@ -77,9 +77,10 @@ class PagedModelCpu final : public PagedModel {
   // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
   // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
   // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand).
-  // One weight matrix [out, in]: `w` in fp32 or bfloat16, or, for int8 compute, `q` (int8) with
-  // `scales` (fp32, one per kInt8Group values of a row) laid out as `layout` says: row-major, or
-  // packed in tiles for the AVX-512 VNNI kernel (scales inside q) where that kernel runs.
+  // One weight matrix [out, in]: `w` in fp32 or bfloat16, or, for int8 and q4 compute, `q` with
+  // `scales` (fp32, one per kInt8Group values of a row) laid out as `layout` says: row-major
+  // int8 values, or packed in tiles for the AVX-512 VNNI kernel (scales inside q; q4's values
+  // two a byte) where that kernel runs.
   struct Matrix {
     at::Tensor w, q, scales;
     int64_t q_out = 0;
@@ -119,12 +120,16 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   const size_t groups = m->layout_.groups.size();
   const bool bf16 = options.dtype == at::kBFloat16;
   const bool int8 = options.dtype == at::kChar;
+  const bool q4 = options.dtype == at::kQUInt4x2;
   const ArchSpec& arch = config.arch;
   // Matrices (and the embedding) are kept once, in the compute type: bf16 weights stay bf16
   // (the resident weights are then the checkpoint's size), and BLAS reads them through
   // cache-sized fp32 tiles (Linear). Vectors (norms, biases) are fp32; with bfloat16 compute
   // they first take their bfloat16 value, so every path sees the same weights.
-  const at::ScalarType small = bf16 ? at::kBFloat16 : int8 ? at::kChar : at::kFloat;
+  const at::ScalarType small = bf16 ? at::kBFloat16 : int8 ? at::kChar : q4 ? at::kQUInt4x2 : at::kFloat;
+  // With q4 the embedding and LM head stay int8, as llama.cpp keeps its output matrix in more
+  // bits than q4_0: the head's error reaches every logit directly.
+  const at::ScalarType outer = q4 ? at::kChar : small;
   auto vec = [bf16](const at::Tensor& t) {
     if (!t.defined()) return at::Tensor();
     return (bf16 ? t.to(at::kBFloat16) : t).to(at::kFloat).contiguous();
@@ -157,8 +162,8 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     m->extras_.push_back(std::move(e));
     l = LayerWeights();  // drop the checkpoint's copies as we go
   }
-  m->embed_ = MakeMatrix(weights.embed, small);
-  m->lm_head_ = config.tie_word_embeddings ? m->embed_ : MakeMatrix(weights.lm_head, small);
+  m->embed_ = MakeMatrix(weights.embed, outer);
+  m->lm_head_ = config.tie_word_embeddings ? m->embed_ : MakeMatrix(weights.lm_head, outer);
   m->final_scale_ = scale_of(weights.final_norm);
   std::vector<RopeSpec> ropes;
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
@@ -202,7 +207,8 @@ void PagedModelCpu::PoisonBlock(int g, int32_t block) {
 
 PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarType compute) {
   Matrix m;
-  if (compute != at::kChar) {
+  const bool q4 = compute == at::kQUInt4x2;
+  if (compute != at::kChar && !q4) {
     m.w = t.to(compute).contiguous();
     return m;
   }
@@ -211,13 +217,16 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
   m.q_out = out;
   m.q = at::empty({out, in}, at::TensorOptions().dtype(at::kChar));
   m.scales = at::empty({out, Int8Groups(in)}, at::TensorOptions().dtype(at::kFloat));
-  QuantizeInt8(f.data_ptr<float>(), out, in, m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>());
+  (q4 ? QuantizeQ4 : QuantizeInt8)(f.data_ptr<float>(), out, in, m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>());
+  // Where the VNNI kernel does not run, q4's values stay one a byte (kRows): the same model,
+  // read by the int8 kernels, at int8's size.
   if (Int8TilesPreferred(in)) {
-    at::Tensor tiles = at::empty({Int8TilesBytes(out, in)}, at::TensorOptions().dtype(at::kChar));
-    PackInt8Tiles(m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>(), out, in, tiles.data_ptr<int8_t>());
+    const Int8Layout layout = q4 ? Int8Layout::kTiles8Q4 : Int8Layout::kTiles8;
+    at::Tensor tiles = at::empty({Int8TilesBytes(out, in, layout)}, at::TensorOptions().dtype(at::kChar));
+    PackInt8Tiles(m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>(), out, in, tiles.data_ptr<int8_t>(), layout);
     m.q = tiles;
     m.scales = at::Tensor();
-    m.layout = Int8Layout::kTiles8;
+    m.layout = layout;
   }
   return m;
 }

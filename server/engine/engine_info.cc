@@ -11,6 +11,8 @@ std::string DTypeName(at::ScalarType t) {
   switch (t) {
     case at::kChar:
       return "int8";
+    case at::kQUInt4x2:
+      return "q4";
     case at::kBFloat16:
       return "bfloat16";
     case at::kHalf:

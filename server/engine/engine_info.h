@@ -56,7 +56,7 @@ struct EngineInfo {
   // Longest sequence (prompt + output); 0 when every window is finite (no limit).
   int64_t max_sequence_length = 0;
   std::string device;  // "cpu" or "cuda"
-  std::string dtype;   // the matrix products': "float32", "bfloat16", "float16" or "int8"
+  std::string dtype;   // the matrix products': "float32", "bfloat16", "float16", "int8" or "q4"
   std::string activation_dtype;  // their activations': "float32" or "bfloat16"
   bool prefix_caching = false;  // EngineOptions::enable_prefix_caching
 };

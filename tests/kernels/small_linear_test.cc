@@ -90,7 +90,9 @@ struct Int8Case {
   std::vector<float> scales;
 };
 
-Int8Case MakeInt8Case(std::mt19937& rng, int64_t rows, int64_t in, int64_t out, bool accumulate) {
+// q4: the weights quantized by QuantizeQ4 (values in [-8, 7]) instead of QuantizeInt8.
+Int8Case MakeInt8Case(std::mt19937& rng, int64_t rows, int64_t in, int64_t out, bool accumulate,
+                      bool q4 = false) {
   std::normal_distribution<float> normal(0.f, 1.f);
   Int8Case c{rows, in, out, out + 3, accumulate, {}, {}, {}, {}, {}};
   const int64_t groups = Int8Groups(in);
@@ -103,11 +105,15 @@ Int8Case MakeInt8Case(std::mt19937& rng, int64_t rows, int64_t in, int64_t out, 
   c.q.resize(out * in);
   c.scales.resize(out * groups);
   c.deq.resize(out * in);
-  QuantizeInt8(w.data(), out, in, c.q.data(), c.scales.data());
+  (q4 ? QuantizeQ4 : QuantizeInt8)(w.data(), out, in, c.q.data(), c.scales.data());
   DequantizeInt8(Int8Matrix{c.q.data(), c.scales.data(), out}, in, 0, out, c.deq.data());
   for (int64_t o = 0; o < out; ++o) {
     for (int64_t i = 0; i < in; ++i) {
-      EXPECT_LE(std::abs(c.deq[o * in + i] - w[o * in + i]), 0.5f * c.scales[o * groups + i / kInt8Group] + 1e-6f);
+      // q4 clamps at +7 what rounds to 8 (the far side of the largest magnitude's sign).
+      const float step = std::abs(c.scales[o * groups + i / kInt8Group]);
+      const float allowed = (q4 && c.q[o * in + i] == 7 ? step : 0.5f * step) * (1 + 1e-6f) + 1e-6f;
+      EXPECT_LE(std::abs(c.deq[o * in + i] - w[o * in + i]), allowed);
+      if (q4) EXPECT_TRUE(c.q[o * in + i] >= -8 && c.q[o * in + i] <= 7) << int{c.q[o * in + i]};
     }
   }
   c.y_before.resize(rows * c.stride);
@@ -122,13 +128,13 @@ std::vector<float> RunInt8(const Int8Case& c) {
   return y;
 }
 
-// The same product with the weights packed as Int8Layout::kTiles8 (in % 64 == 0).
-std::vector<float> RunInt8Tiles(const Int8Case& c) {
-  std::vector<int8_t> tiles(Int8TilesBytes(c.out, c.in));
-  PackInt8Tiles(c.q.data(), c.scales.data(), c.out, c.in, tiles.data());
+// The same product with the weights packed as Int8Layout::kTiles8 or kTiles8Q4 (in % 64 == 0).
+std::vector<float> RunInt8Tiles(const Int8Case& c, Int8Layout layout = Int8Layout::kTiles8) {
+  std::vector<int8_t> tiles(Int8TilesBytes(c.out, c.in, layout));
+  PackInt8Tiles(c.q.data(), c.scales.data(), c.out, c.in, tiles.data(), layout);
   std::vector<float> y = c.y_before;
-  SmallLinear(c.x.data(), c.rows, c.in, Int8Matrix{tiles.data(), nullptr, c.out, Int8Layout::kTiles8},
-              y.data(), c.stride, c.accumulate);
+  SmallLinear(c.x.data(), c.rows, c.in, Int8Matrix{tiles.data(), nullptr, c.out, layout}, y.data(),
+              c.stride, c.accumulate);
   return y;
 }
 
@@ -251,6 +257,61 @@ TEST(SmallLinear, TilesDequantizeAsRowsDo) {
       }
     }
   }
+}
+
+// q4 (llama.cpp's q4_0 scheme): the value of largest magnitude in each group comes back exact
+// (it is -8 steps), and packed two a byte in tiles every value and scale is kept.
+TEST(SmallLinear, Q4KeepsEachGroupsLargestValueAndPacksLosslessly) {
+  std::mt19937 rng(10);
+  for (int64_t in : {64, 576}) {
+    for (int64_t out : {1, 8, 13, 40}) {
+      const Int8Case c = MakeInt8Case(rng, 1, in, out, false, /*q4=*/true);
+      for (int64_t o = 0; o < out; ++o) {
+        for (int64_t g = 0; g < in / kInt8Group; ++g) {
+          int eights = 0;
+          for (int64_t i = g * kInt8Group; i < (g + 1) * kInt8Group; ++i) eights += c.q[o * in + i] == -8;
+          if (c.scales[o * (in / kInt8Group) + g] != 0.f) EXPECT_GE(eights, 1) << "row " << o << " group " << g;
+        }
+      }
+      std::vector<int8_t> tiles(Int8TilesBytes(out, in, Int8Layout::kTiles8Q4));
+      EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * 320);
+      PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data(), Int8Layout::kTiles8Q4);
+      const Int8Matrix packed{tiles.data(), nullptr, out, Int8Layout::kTiles8Q4};
+      for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
+        std::vector<float> got((end - begin) * in, -1.f);
+        DequantizeInt8(packed, in, begin, end, got.data());
+        const std::vector<float> want(c.deq.begin() + begin * in, c.deq.begin() + end * in);
+        EXPECT_EQ(got, want) << "in " << in << " out " << out << " rows " << begin << ".." << end;
+      }
+    }
+  }
+}
+
+// q4 tiles on the VNNI kernel: within the activations' rounding of the exact product with the
+// dequantized weights, and the same integer sums as the q4 values read one a byte.
+TEST(SmallLinear, Q4TilesMatchTheReference) {
+  if (!SetInt8Kernel(Int8Kernel::kAvx512Vnni)) GTEST_SKIP() << "needs AVX-512 VNNI";
+  std::mt19937 rng(11);
+  for (int64_t rows : {1, 2, 4, 5, 64, 130}) {
+    for (int64_t in : {64, 576, 1536}) {
+      for (int64_t out : {1, 9, 64, 130}) {
+        for (bool accumulate : {false, true}) {
+          const Int8Case c = MakeInt8Case(rng, rows, in, out, accumulate, /*q4=*/true);
+          const std::vector<float> tiles = RunInt8Tiles(c, Int8Layout::kTiles8Q4), bytes = RunInt8(c);
+          EXPECT_LE(WorstInt8Error(c, tiles, /*quantized_x=*/true), 1.0)
+              << "rows " << rows << " in " << in << " out " << out << (accumulate ? " accumulate" : "");
+          for (size_t i = 0; i < tiles.size(); ++i) {
+            ASSERT_NEAR(tiles[i], bytes[i], 2e-6 * in) << "rows " << rows << " in " << in << " out " << out << " at " << i;
+          }
+        }
+      }
+    }
+  }
+  // Any other kernel forced: exact fp32 products of the dequantized q4 weights.
+  SetInt8Kernel(Int8Kernel::kWidened);
+  const Int8Case c = MakeInt8Case(rng, 3, 576, 40, false, /*q4=*/true);
+  EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c, Int8Layout::kTiles8Q4), /*quantized_x=*/false), 1.0);
+  SetInt8Kernel(Int8Kernel::kAuto);
 }
 
 // Tiles order is row order with each chunk's bytes moved to TilesBytePosition, whichever path

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -233,6 +234,38 @@ TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
   ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
   EXPECT_GT(SameInEveryStepSize(steps_of_7, steps_of_128, widened, tokens.size()), 1e-4)
       << "128-token steps did not round the activations";
+}
+
+// q4 compute: the layers' matrices in 4 bits (llama.cpp's q4_0 scheme), the embedding and LM
+// head in int8. Prompts and decode steps compute each token alike, the widened kernel gives the
+// exact products of the same 4-bit weights, and the log-probabilities stay near fp32's, further
+// than int8's.
+TEST(EngineFamilies, Q4WeightsScoreNearFloat32InEveryStepSize) {
+  const ModelConfig config = SmallLlama();
+  const ModelWeights weights = RandomModelWeights(config, 7);
+  const std::vector<int32_t> tokens = Tokens300(37, 11);
+  const std::vector<float> fp32 = ScoreInSteps(config, weights, tokens, at::kFloat, 128);
+  const std::vector<float> int8 = ScoreInSteps(config, weights, tokens, at::kChar, 128);
+  const std::vector<float> steps_of_7 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 7);
+  const std::vector<float> steps_of_128 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kWidened));  // at load too: q4 values one a byte
+  const std::vector<float> widened = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 128);
+  ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
+  const double from_widened = SameInEveryStepSize(steps_of_7, steps_of_128, widened, tokens.size());
+  // The integer kernels round the activations as well; the widened kernel does not.
+  EXPECT_LT(from_widened, 0.05);
+  double nll_fp32 = 0, nll_q4 = 0, q4_apart = 0, int8_apart = 0;
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    nll_fp32 -= fp32[i];
+    nll_q4 -= steps_of_128[i];
+    q4_apart += std::abs(static_cast<double>(steps_of_128[i]) - fp32[i]) / fp32.size();
+    int8_apart += std::abs(static_cast<double>(int8[i]) - fp32[i]) / fp32.size();
+  }
+  EXPECT_GT(q4_apart, 2 * int8_apart) << "the layers' weights were not quantized to 4 bits";
+  const double ppl_change = std::expm1((nll_q4 - nll_fp32) / fp32.size());
+  EXPECT_LT(std::abs(ppl_change), 0.03) << 100 * ppl_change << "%";
+  std::printf("q4: perplexity %+.3f%% of fp32's, mean |delta log p| %.4f (int8 %.4f)\n",
+              100 * ppl_change, q4_apart, int8_apart);
 }
 
 // bfloat16 activations take one kernel for every number of rows, with each output summed in

@@ -143,6 +143,10 @@ TEST(Engine, ComputeTypeRules) {
   EXPECT_EQ(**ParseComputeDType("bfloat16"), at::kBFloat16);
   EXPECT_EQ(**ParseComputeDType("int8"), at::kChar);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, at::kChar), at::kChar);
+  EXPECT_EQ(**ParseComputeDType("q4"), at::kQUInt4x2);
+  EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, at::kQUInt4x2), at::kQUInt4x2);
+  EXPECT_FALSE(ResolveComputeDType(ModelDevice::kCuda, at::kBFloat16, at::kQUInt4x2).ok());
+  EXPECT_FALSE(ResolveActivationDType(ModelDevice::kCpu, at::kQUInt4x2, at::kBFloat16).ok());
   EXPECT_EQ(ParseComputeDType("int4").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kFloat, std::nullopt), at::kFloat);
   EXPECT_EQ(*ResolveComputeDType(ModelDevice::kCpu, at::kBFloat16, std::nullopt), at::kBFloat16);
