@@ -4,7 +4,8 @@
 # compare). The GGUF has random weights at MODEL_DIR's shape (gguf_shape.py), each of our
 # --dtype values beside the llama.cpp type of the same bytes per weight.
 #   bench/llama_cpp/compare.sh LLAMA_BIN_DIR MODEL_DIR [TYPES=f32,bf16,int8] [ROUNDS=3] [BATCHES=8,32]
-# TYPES: f32, bf16, bf16x (bf16 weights, float32 activations) and int8 (beside q8_0).
+# TYPES: f32, bf16, bf16x (bf16 weights, float32 activations), int8 (beside q8_0) and q4 (beside
+# q4_0 with a q8_0 output matrix, as ours keeps the LM head int8).
 # LLAMA_BIN_DIR: what bench/llama_cpp/build.sh built (build/llama.cpp/build/bin).
 # Prints one line per run: engine, type, test, tokens/s. Batched rows: llama.cpp's S_TG (decode
 # tokens/s of N sequences after a 128-token prompt each) beside engine_bench's "tg128 bN".
@@ -24,7 +25,8 @@ for t in ${types//,/ }; do
     bf16) gguf=bf16 dtype=bfloat16 act=auto ;;
     bf16x) gguf=bf16 dtype=bfloat16 act=float32 ;;
     int8) gguf=q8_0 dtype=int8 act=auto ;;
-    *) echo "unknown type $t (f32, bf16, bf16x, int8)" >&2; exit 2 ;;
+    q4) gguf=q4_0 dtype=q4 act=auto ;;
+    *) echo "unknown type $t (f32, bf16, bf16x, int8, q4)" >&2; exit 2 ;;
   esac
   "$python" "$here/gguf_shape.py" "$model/config.json" "$tmp/m.gguf" --type "$gguf"
   for ((r = 1; r <= rounds; ++r)); do

@@ -1,6 +1,6 @@
 """A GGUF file (llama architecture) with random weights at a model directory's shape.
 
-    gguf_shape.py CONFIG_JSON OUT.gguf --type f32|bf16|q8_0
+    gguf_shape.py CONFIG_JSON OUT.gguf --type f32|bf16|q8_0|q4_0
 
 For measuring llama.cpp beside engine_bench on the same shape (bench/llama_cpp/compare.sh):
 speed depends on the shape and the weights' type, not on their values, so the weights are
@@ -12,7 +12,11 @@ The container follows the GGUF specification (version 3): header, metadata key/v
 infos (dimensions innermost first), then the tensors, each aligned to 32 bytes. q8_0 is
 llama.cpp's 8-bit type: blocks of 32 values of a row, an fp16 scale max|w|/127 then 32 int8;
 a matrix whose rows are not a multiple of 32 long is written f16 instead, as llama-quantize
-does.
+does. q4_0 is its 4-bit type: blocks of 32, an fp16 scale d = m / -8 (m the value of largest
+magnitude) then 16 bytes, value j in the low nibble of byte j and value 16 + j in the high one,
+each round(w / d) + 8 in 0..15. With q4_0 the output matrix (the embedding, when tied) is
+written q8_0: llama-quantize would write q6_K there, which this script does not encode; q8_0 is
+the same bytes per weight as the int8 head mswa-serve keeps with --dtype q4.
 """
 import argparse
 import json
@@ -23,8 +27,9 @@ import numpy as np
 ALIGN = 32
 # GGUF metadata value types and ggml tensor types used here.
 T_U32, T_I32, T_F32, T_STRING, T_ARRAY = 4, 5, 6, 8, 9
-GGML = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}
-FILE_TYPE = {"f32": 0, "q8_0": 7, "bf16": 32}  # llama_ftype: ALL_F32, MOSTLY_Q8_0, MOSTLY_BF16
+GGML = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8, "bf16": 30}
+# llama_ftype: ALL_F32, MOSTLY_Q4_0, MOSTLY_Q8_0, MOSTLY_BF16
+FILE_TYPE = {"f32": 0, "q4_0": 2, "q8_0": 7, "bf16": 32}
 
 
 def gguf_string(s):
@@ -58,6 +63,15 @@ def encode(w, ttype):
         rounded = bits + 0x7FFF + ((bits >> 16) & 1)  # round to nearest even
         return (rounded >> 16).astype("<u2").tobytes()
     blocks = w.reshape(-1, 32)
+    if ttype == "q4_0":
+        m = blocks[np.arange(len(blocks)), np.abs(blocks).argmax(axis=1)]
+        d = m / -8.0
+        inv = np.where(d != 0, 1.0 / np.where(d != 0, d, 1.0), 0.0)
+        q = np.clip(np.floor(blocks * inv[:, None] + 8.5), 0, 15).astype("u1")
+        rec = np.zeros(len(blocks), dtype=[("d", "<f2"), ("qs", "u1", 16)])
+        rec["d"] = d.astype("<f2")
+        rec["qs"] = q[:, :16] | (q[:, 16:] << 4)
+        return rec.tobytes()
     d = np.abs(blocks).max(axis=1) / 127.0
     inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
     q = np.clip(np.rint(blocks * inv[:, None]), -127, 127).astype("i1")
@@ -71,7 +85,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("config")
     ap.add_argument("out")
-    ap.add_argument("--type", choices=["bf16", "f32", "q8_0"], default="f32")
+    ap.add_argument("--type", choices=["bf16", "f32", "q8_0", "q4_0"], default="f32")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     cfg = json.load(open(a.config))
@@ -125,7 +139,10 @@ def main():
     infos, blobs, offset = [], [], 0
     for name, shape, is_norm in tensors:
         ttype = "f32" if is_norm else a.type
-        if ttype == "q8_0" and shape[-1] % 32:
+        head = name == "output.weight" or (tie and name == "token_embd.weight")
+        if ttype == "q4_0" and head:
+            ttype = "q8_0"
+        if ttype in ("q8_0", "q4_0") and shape[-1] % 32:
             ttype = "f16"  # as llama-quantize falls back for rows q8_0 blocks cannot tile
         w = np.ones(shape, np.float32) if is_norm else \
             (rng.standard_normal(shape, dtype=np.float32) * 0.02)
