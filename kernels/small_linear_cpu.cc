@@ -342,42 +342,48 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
   ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
 }
 
-void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
+namespace {
+
+// Each kInt8Group values of each row of w: scale = scale_of(group), q = round(w / scale)
+// (nearest even) clamped to [lo, hi].
+template <typename ScaleOf>
+void QuantizeGroups(const float* w, int64_t out, int64_t in, int8_t* q, float* scales, ScaleOf scale_of,
+                    long lo, long hi) {
   const int64_t groups = Int8Groups(in);
 #pragma omp parallel for schedule(static) if (out * in > (1 << 16))
   for (int64_t o = 0; o < out; ++o) {
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
-      float max_abs = 0.f;
-      for (int64_t i = begin; i < end; ++i) max_abs = std::max(max_abs, std::fabs(w[o * in + i]));
-      const float scale = max_abs / 127.f;
+      const float scale = scale_of(w + o * in + begin, w + o * in + end);
       scales[o * groups + g] = scale;
-      const float inv = scale > 0.f ? 1.f / scale : 0.f;
+      const float inv = scale != 0.f ? 1.f / scale : 0.f;
       for (int64_t i = begin; i < end; ++i) {
-        q[o * in + i] = static_cast<int8_t>(std::lrint(w[o * in + i] * inv));
+        q[o * in + i] = static_cast<int8_t>(std::clamp(std::lrint(w[o * in + i] * inv), lo, hi));
       }
     }
   }
 }
 
+}  // namespace
+
+void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
+  const auto max_abs_over_127 = [](const float* begin, const float* end) {
+    float max_abs = 0.f;
+    for (const float* v = begin; v < end; ++v) max_abs = std::max(max_abs, std::fabs(*v));
+    return max_abs / 127.f;
+  };
+  QuantizeGroups(w, out, in, q, scales, max_abs_over_127, -127, 127);
+}
+
 void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
-  const int64_t groups = Int8Groups(in);
-#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
-      float m = 0.f;  // the value of largest magnitude, sign kept
-      for (int64_t i = begin; i < end; ++i) {
-        if (std::fabs(w[o * in + i]) > std::fabs(m)) m = w[o * in + i];
-      }
-      const float scale = m / -8.f;
-      scales[o * groups + g] = scale;
-      const float inv = scale != 0.f ? 1.f / scale : 0.f;
-      for (int64_t i = begin; i < end; ++i) {
-        q[o * in + i] = static_cast<int8_t>(std::clamp(std::lrint(w[o * in + i] * inv), -8L, 7L));
-      }
+  const auto largest_over_minus_8 = [](const float* begin, const float* end) {
+    float m = 0.f;  // the value of largest magnitude, sign kept
+    for (const float* v = begin; v < end; ++v) {
+      if (std::fabs(*v) > std::fabs(m)) m = *v;
     }
-  }
+    return m / -8.f;
+  };
+  QuantizeGroups(w, out, in, q, scales, largest_over_minus_8, -8, 7);
 }
 
 bool Int8SmallLinearPreferred(int64_t rows, int64_t in) {

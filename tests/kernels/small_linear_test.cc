@@ -113,7 +113,9 @@ Int8Case MakeInt8Case(std::mt19937& rng, int64_t rows, int64_t in, int64_t out, 
       const float step = std::abs(c.scales[o * groups + i / kInt8Group]);
       const float allowed = (q4 && c.q[o * in + i] == 7 ? step : 0.5f * step) * (1 + 1e-6f) + 1e-6f;
       EXPECT_LE(std::abs(c.deq[o * in + i] - w[o * in + i]), allowed);
-      if (q4) EXPECT_TRUE(c.q[o * in + i] >= -8 && c.q[o * in + i] <= 7) << int{c.q[o * in + i]};
+      if (q4) {
+        EXPECT_TRUE(c.q[o * in + i] >= -8 && c.q[o * in + i] <= 7) << int{c.q[o * in + i]};
+      }
     }
   }
   c.y_before.resize(rows * c.stride);
@@ -239,22 +241,27 @@ TEST(SmallLinear, IntegerKernelsAgree) {
 }
 
 // Packing in tiles keeps every weight and scale: any range of rows dequantizes to exactly what
-// the row-major matrix gives, padding rows of the last tile included nowhere.
+// the row-major matrix gives, padding rows of the last tile included nowhere. `chunk_bytes`:
+// what 8 rows x 64 columns take in `layout`.
+void CheckTilesDequantizeAsRowsDo(const Int8Case& c, Int8Layout layout, int64_t chunk_bytes) {
+  const int64_t in = c.in, out = c.out;
+  std::vector<int8_t> tiles(Int8TilesBytes(out, in, layout));
+  EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * chunk_bytes);
+  PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data(), layout);
+  const Int8Matrix packed{tiles.data(), nullptr, out, layout};
+  for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
+    std::vector<float> got((end - begin) * in, -1.f);
+    DequantizeInt8(packed, in, begin, end, got.data());
+    const std::vector<float> want(c.deq.begin() + begin * in, c.deq.begin() + end * in);
+    EXPECT_EQ(got, want) << "in " << in << " out " << out << " rows " << begin << ".." << end;
+  }
+}
+
 TEST(SmallLinear, TilesDequantizeAsRowsDo) {
   std::mt19937 rng(9);
   for (int64_t in : {64, 576}) {
     for (int64_t out : {1, 8, 13, 40}) {
-      const Int8Case c = MakeInt8Case(rng, 1, in, out, false);
-      std::vector<int8_t> tiles(Int8TilesBytes(out, in));
-      EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * 576);
-      PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data());
-      const Int8Matrix packed{tiles.data(), nullptr, out, Int8Layout::kTiles8};
-      for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
-        std::vector<float> got((end - begin) * in, -1.f);
-        DequantizeInt8(packed, in, begin, end, got.data());
-        const std::vector<float> want(c.deq.begin() + begin * in, c.deq.begin() + end * in);
-        EXPECT_EQ(got, want) << "in " << in << " out " << out << " rows " << begin << ".." << end;
-      }
+      CheckTilesDequantizeAsRowsDo(MakeInt8Case(rng, 1, in, out, false), Int8Layout::kTiles8, 576);
     }
   }
 }
@@ -270,19 +277,12 @@ TEST(SmallLinear, Q4KeepsEachGroupsLargestValueAndPacksLosslessly) {
         for (int64_t g = 0; g < in / kInt8Group; ++g) {
           int eights = 0;
           for (int64_t i = g * kInt8Group; i < (g + 1) * kInt8Group; ++i) eights += c.q[o * in + i] == -8;
-          if (c.scales[o * (in / kInt8Group) + g] != 0.f) EXPECT_GE(eights, 1) << "row " << o << " group " << g;
+          if (c.scales[o * (in / kInt8Group) + g] != 0.f) {
+            EXPECT_GE(eights, 1) << "row " << o << " group " << g;
+          }
         }
       }
-      std::vector<int8_t> tiles(Int8TilesBytes(out, in, Int8Layout::kTiles8Q4));
-      EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * 320);
-      PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data(), Int8Layout::kTiles8Q4);
-      const Int8Matrix packed{tiles.data(), nullptr, out, Int8Layout::kTiles8Q4};
-      for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
-        std::vector<float> got((end - begin) * in, -1.f);
-        DequantizeInt8(packed, in, begin, end, got.data());
-        const std::vector<float> want(c.deq.begin() + begin * in, c.deq.begin() + end * in);
-        EXPECT_EQ(got, want) << "in " << in << " out " << out << " rows " << begin << ".." << end;
-      }
+      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles8Q4, 320);
     }
   }
 }
