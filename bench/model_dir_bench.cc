@@ -95,9 +95,8 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double prefill_params = decode_params - embed;
   // q4: the layers' matrices at half a byte a weight, the LM head (and a tied embedding) int8.
   const double int8_bytes = 1 + 4.0 / kInt8Group, q4_bytes = 0.5 + 4.0 / kInt8Group;
-  const double head = embed;  // the LM head's size, tied or not
   const double weight_bytes =
-      compute == at::kQUInt4x2 ? (decode_params - head) * q4_bytes + head * int8_bytes
+      compute == at::kQUInt4x2 ? (decode_params - embed) * q4_bytes + embed * int8_bytes
                                : decode_params * (compute == at::kFloat  ? 4
                                                   : compute == at::kChar ? int8_bytes
                                                                          : 2);
@@ -107,6 +106,7 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double bw = ReadBandwidth(size_t{512} << 20);
   const double flops = std::max(flops_first, ModelMatmulFlops(c));
   const bool bf16_activations = e.activation_dtype() == at::kBFloat16;
+  const bool int8_kernel = compute == at::kChar || compute == at::kQUInt4x2;
   // "bf16a": bfloat16 weights and activations.
   const char* dtype_name = bf16_activations          ? "bf16a"
                            : compute == at::kBFloat16 ? "bf16"
@@ -116,12 +116,12 @@ int RunModelDir(const DirBenchOptions& opt) {
   std::printf("model %s: %s, %.1f M parameters (%s stored), %s compute%s%s, %s KV, %d threads\n",
               opt.model_dir.c_str(), c.model_type.c_str(), params / 1e6,
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
-              compute == at::kChar || compute == at::kQUInt4x2 ? " with the int8 kernel "
+              int8_kernel        ? " with the int8 kernel "
               : bf16_activations ? " (bf16 activations) with the kernel "
                                  : "",
-              compute == at::kChar || compute == at::kQUInt4x2 ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
-              : bf16_activations   ? Bf16DotKernelName(Bf16DotKernelNow())
-                                   : "",
+              int8_kernel        ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
+              : bf16_activations ? Bf16DotKernelName(Bf16DotKernelNow())
+                                 : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());
   std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",
               bw / 1e9, flops / 1e9);

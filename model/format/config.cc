@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -116,28 +117,23 @@ int64_t ModelConfig::max_window() const {
 }
 
 absl::Status ModelConfig::Validate() const {
-  auto positive = [](const char* field, int64_t v) -> absl::Status {
+  auto positive = [](const char* field, int64_t v,
+                     int64_t max = std::numeric_limits<int64_t>::max()) -> absl::Status {
     if (v <= 0) {
       return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be > 0, got ", v));
+    }
+    if (v > max) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be <= ", max, ", got ", v));
     }
     return absl::OkStatus();
   };
   RETURN_IF_ERROR(positive("vocab_size", vocab_size));
   RETURN_IF_ERROR(positive("hidden_size", hidden_size));
   RETURN_IF_ERROR(positive("intermediate_size", intermediate_size));
-  RETURN_IF_ERROR(positive("num_hidden_layers", num_hidden_layers));
-  RETURN_IF_ERROR(positive("num_attention_heads", num_attention_heads));
+  RETURN_IF_ERROR(positive("num_hidden_layers", num_hidden_layers, kMaxHiddenLayers));
+  RETURN_IF_ERROR(positive("num_attention_heads", num_attention_heads, kMaxAttentionHeads));
   RETURN_IF_ERROR(positive("num_key_value_heads", num_key_value_heads));
   RETURN_IF_ERROR(positive("head_dim", head_dim));
-  if (num_hidden_layers > kMaxHiddenLayers) {
-    return absl::InvalidArgumentError(absl::StrCat("\"num_hidden_layers\" must be <= ",
-                                                   kMaxHiddenLayers, ", got ", num_hidden_layers));
-  }
-  if (num_attention_heads > kMaxAttentionHeads) {
-    return absl::InvalidArgumentError(absl::StrCat("\"num_attention_heads\" must be <= ",
-                                                   kMaxAttentionHeads, ", got ",
-                                                   num_attention_heads));
-  }
   if (num_attention_heads % num_key_value_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"num_attention_heads\" (", num_attention_heads,
