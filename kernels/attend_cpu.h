@@ -162,10 +162,15 @@ inline void SoftCapScores(OnlineSoftmax& st, int64_t lo, int64_t hi, float cap) 
 // softmax in fp32: per block of keys, scores -> running max -> rescale the accumulator ->
 // accumulate exp(score) * V. Inlined into one function per T below, each compiled for AVX-512,
 // AVX2 and baseline x86-64 (target_clones): the loader picks the best the CPU has.
+//
+// ml == nullptr: out holds the attention output. Otherwise the part of a longer key range that
+// [first, last] is: out holds each head's unnormalized sum of exp(score - m) V, and ml[2h],
+// ml[2h + 1] its m (the largest score) and l (the sum of exp(score - m)), for MergeKeyParts.
 template <typename T>
 __attribute__((always_inline)) inline void AttendOneKvHead(
     const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first, int64_t last,
-    const float* q, int64_t q_stride, int nq, float scale, float* out, int64_t out_stride) {
+    const float* q, int64_t q_stride, int nq, float scale, float* out, int64_t out_stride,
+    float* ml) {
   const int64_t D = p.head_dim;
   const int64_t B = p.block_size;
   // Head dims in whole 16-float vectors take the register path; others (rare) the scalar one.
@@ -197,7 +202,24 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
       const float* qh = q + h * q_stride;
       float* a = st.acc[h];
       if (vec) {
-        for (int64_t j = lo; j < hi; ++j) {
+        // Sixteen keys at a time: sixteen independent dot products, reduced together by Fold16
+        // (the same tree as Sum16, so the same bits). One key at a time, each dot product was a
+        // chain of dependent FMAs and its horizontal sum went through the stack.
+        int64_t j = lo;
+        for (; j + 16 <= hi; j += 16) {
+          const T* kj = k + j * D;
+          V16 dots[16];
+          const V16 q0 = Load16(qh);
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) dots[i] = q0 * Load16(kj + i * D);
+          for (int64_t d = 16; d < D; d += 16) {
+            const V16 qd = Load16(qh + d);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i) dots[i] += qd * Load16(kj + i * D + d);
+          }
+          Store16(st.s + j, Fold16(dots) * scale);
+        }
+        for (; j < hi; ++j) {
           const T* kj = k + j * D;
           V16 dot = Load16(qh) * Load16(kj);
           for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
@@ -242,15 +264,20 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
   }
   for (int h = 0; h < nq; ++h) {
     // An empty key range (impossible for a well-formed call: a token always sees itself) gives 0.
-    const float inv = st.l[h] > 0.f ? 1.f / st.l[h] : 0.f;
+    const float inv = ml != nullptr ? 1.f : st.l[h] > 0.f ? 1.f / st.l[h] : 0.f;
     float* o = out + h * out_stride;
     for (int64_t d = 0; d < D; ++d) o[d] = st.acc[h][d] * inv;
+    if (ml != nullptr) {
+      ml[2 * h] = st.m[h];
+      ml[2 * h + 1] = st.l[h];
+    }
   }
 }
 
-// The entry points' type: (p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride).
+// The entry points' type: (p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride,
+// ml).
 using AttendKernel = void(const PagedKvParams&, const KvHeadDesc&, int32_t, int64_t, int64_t,
-                          const float*, int64_t, int, float, float*, int64_t);
+                          const float*, int64_t, int, float, float*, int64_t, float*);
 using AttendFn = AttendKernel*;
 
 }  // namespace
@@ -259,8 +286,8 @@ using AttendFn = AttendKernel*;
 #define MSWA_DEFINE_ATTEND(name, T)                                                              \
   void name(const PagedKvParams& p, const KvHeadDesc& head, int32_t seq, int64_t first,          \
             int64_t last, const float* q, int64_t q_stride, int nq, float scale, float* out,      \
-            int64_t out_stride) {                                                                 \
-    AttendOneKvHead<T>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride);       \
+            int64_t out_stride, float* ml) {                                                      \
+    AttendOneKvHead<T>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride, ml);   \
   }
 
 // The fp16 kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.

@@ -1,4 +1,8 @@
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "kernels/attend_cpu.h"
@@ -45,6 +49,67 @@ struct TokenRun {
   int64_t first;
   int64_t count;
 };
+
+// A decode token's keys are split into parts of whole blocks, about kKeysPerPart keys each
+// (at most kMaxKeyParts), computed as separate work items and merged (flash-decoding): one
+// token's attention over one KV head then uses every thread, where a model with one or two KV
+// heads (Gemma 3 270M, 1) left all but one or two idle at batch 1 on long contexts. The split
+// depends only on the token's key range, never on the batch or the threads, so a token's output
+// is the same in every step it could be computed in.
+constexpr int64_t kKeysPerPart = 256;
+constexpr int64_t kMaxKeyParts = 16;
+
+int64_t KeyParts(int64_t first, int64_t last, int64_t block_size) {
+  const int64_t blocks = last / block_size - first / block_size + 1;
+  const int64_t parts = (last - first + 1 + kKeysPerPart - 1) / kKeysPerPart;
+  return std::min({parts, blocks, kMaxKeyParts});
+}
+
+// Keys [first, last] of part `i` of `parts`: the blocks divided as evenly as whole blocks allow.
+std::pair<int64_t, int64_t> KeyPart(int64_t first, int64_t last, int64_t block_size, int64_t i,
+                                    int64_t parts) {
+  const int64_t b0 = first / block_size, blocks = last / block_size - b0 + 1;
+  const int64_t begin = (b0 + blocks * i / parts) * block_size;
+  const int64_t end = (b0 + blocks * (i + 1) / parts) * block_size - 1;
+  return {std::max(first, begin), std::min(last, end)};
+}
+
+// One work item: query heads [h0, h0 + nq) of one run over one KV head; for a split decode
+// token, one part of its keys, written unnormalized to `scratch` (offset into the call's
+// scratch buffer, -1 when not split).
+struct WorkItem {
+  int32_t run;
+  int32_t kvh;
+  int32_t h0;
+  int32_t nq;
+  int32_t key_part;
+  int32_t key_parts;
+  int64_t scratch;
+};
+
+// Merges the `parts` partial results of nq heads (each part: nq rows of D unnormalized sums,
+// then nq (m, l) pairs) into out (row stride D): the softmax over all of the keys.
+void MergeKeyParts(const float* scratch, int64_t parts, int nq, int64_t D, float* out) {
+  const int64_t part_floats = nq * (D + 2);
+  for (int h = 0; h < nq; ++h) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < parts; ++i) m = std::max(m, scratch[i * part_floats + nq * D + 2 * h]);
+    float l = 0.f;
+    float* o = out + h * D;
+    for (int64_t d = 0; d < D; ++d) o[d] = 0.f;
+    for (int64_t i = 0; i < parts; ++i) {
+      const float* part = scratch + i * part_floats;
+      const float li = part[nq * D + 2 * h + 1];
+      if (li == 0.f) continue;
+      const float f = std::exp(part[nq * D + 2 * h] - m);
+      l += li * f;
+      const float* acc = part + h * D;
+      for (int64_t d = 0; d < D; ++d) o[d] += acc[d] * f;
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+  }
+}
 
 template <typename T>
 void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
@@ -112,27 +177,66 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     }
     runs.push_back(TokenRun{t, 1});
   }
-  const int64_t items = static_cast<int64_t>(runs.size()) * p.num_kv_heads * splits;
-#pragma omp parallel for schedule(dynamic, 1) if (items > 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const TokenRun& run = runs[item / (p.num_kv_heads * splits)];
-    const int64_t rest = item % (p.num_kv_heads * splits);
-    const int64_t kvh = rest / splits;
-    const int64_t part = rest % splits;
-    const KvHeadDesc& head = p.kv_heads[kvh];
+  std::vector<WorkItem> items;
+  items.reserve(runs.size() * p.num_kv_heads * splits);
+  int64_t scratch_floats = 0;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const int64_t pos = p.positions[runs[r].first];
+    for (int64_t kvh = 0; kvh < p.num_kv_heads; ++kvh) {
+      const int64_t key_parts =
+          runs[r].count == 1 ? KeyParts(OldestVisible(pos, p.kv_heads[kvh].window), pos, p.block_size) : 1;
+      for (int64_t part = 0; part < splits; ++part) {
+        const int64_t h0 = kvh * group + part * kMaxGroup;
+        const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
+        for (int64_t key_part = 0; key_part < key_parts; ++key_part) {
+          items.push_back(WorkItem{static_cast<int32_t>(r), static_cast<int32_t>(kvh), static_cast<int32_t>(h0), nq,
+                                   static_cast<int32_t>(key_part), static_cast<int32_t>(key_parts),
+                                   key_parts > 1 ? scratch_floats : -1});
+          if (key_parts > 1) scratch_floats += nq * (D + 2);
+        }
+      }
+    }
+  }
+  // Kept for the next call; the region below reads it through a pointer (inside it, the name
+  // would be each thread's own thread_local).
+  thread_local std::vector<float> scratch_buffer;
+  scratch_buffer.resize(static_cast<size_t>(scratch_floats));
+  float* const scratch = scratch_buffer.data();
+  const int64_t n_items = static_cast<int64_t>(items.size());
+#pragma omp parallel for schedule(dynamic, 1) if (n_items > 1)
+  for (int64_t i = 0; i < n_items; ++i) {
+    const WorkItem& item = items[i];
+    const TokenRun& run = runs[item.run];
+    const KvHeadDesc& head = p.kv_heads[item.kvh];
     const int64_t t = run.first;
     const int64_t pos = p.positions[t];
-    const int64_t h0 = kvh * group + part * kMaxGroup;
-    const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
-    const float* qt = q + t * q_row_stride + h0 * D;
-    float* ot = out + (t * p.num_q_heads + h0) * D;
-    if (run.count == 1) {
-      kernels.token(p, head, p.seq_index[t], OldestVisible(pos, head.window), pos, qt, D, nq, scale,
-                    ot, D);
-    } else {
-      kernels.tile(p, head, p.seq_index[t], pos, static_cast<int>(run.count), qt, q_row_stride, nq,
+    const float* qt = q + t * q_row_stride + item.h0 * D;
+    float* ot = out + (t * p.num_q_heads + item.h0) * D;
+    if (run.count > 1) {
+      kernels.tile(p, head, p.seq_index[t], pos, static_cast<int>(run.count), qt, q_row_stride, item.nq,
                    scale, ot, p.num_q_heads * D);
+    } else if (item.key_parts == 1) {
+      kernels.token(p, head, p.seq_index[t], OldestVisible(pos, head.window), pos, qt, D, item.nq, scale,
+                    ot, D, nullptr);
+    } else {
+      const auto [first, last] =
+          KeyPart(OldestVisible(pos, head.window), pos, p.block_size, item.key_part, item.key_parts);
+      float* part = scratch + item.scratch;
+      kernels.token(p, head, p.seq_index[t], first, last, qt, D, item.nq, scale, part, D, part + item.nq * D);
     }
+  }
+  // The split tokens' parts, merged: each first part's item names its group's scratch.
+  std::vector<int64_t> merges;
+  for (int64_t i = 0; i < n_items; ++i) {
+    if (items[i].key_parts > 1 && items[i].key_part == 0) merges.push_back(i);
+  }
+  const int64_t n_merges = static_cast<int64_t>(merges.size());
+#pragma omp parallel for schedule(static) if (n_merges > 8)
+  for (int64_t m = 0; m < n_merges; ++m) {
+    const WorkItem& item = items[merges[m]];
+    const int64_t t = runs[item.run].first;
+    MergeKeyParts(scratch + item.scratch, item.key_parts, item.nq, D,
+                  out + (t * p.num_q_heads + item.h0) * D);
   }
 }
 
