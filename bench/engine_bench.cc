@@ -14,6 +14,7 @@
 //   build/bench/engine_bench --model_dir DIR [--dtype auto|float32|bfloat16|int8]
 //       [--activation_dtype auto|float32|bfloat16]
 //       [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N] [--batches 8,32]
+//       [--depth N]
 //
 // MSWA_BENCH_PREFIX_CACHING=0 runs either with prefix caching off (prompts here are random, so
 // the cache only costs its bookkeeping: compare the two).
@@ -284,6 +285,8 @@ int main(int argc, char** argv) {
         ok = ok && (t == "pp512" || t == "tg128" || t == "batches" || t == "score2048");
         dir.tests.emplace_back(t);
       }
+    } else if (flag == "--depth") {
+      ok = absl::SimpleAtoi(value, &dir.depth) && dir.depth >= 0 && dir.depth <= (1 << 20);
     } else if (flag == "--repetitions") {
       ok = absl::SimpleAtoi(value, &dir.repetitions) && dir.repetitions > 0;
     } else if (flag == "--threads") {

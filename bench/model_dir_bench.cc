@@ -20,12 +20,14 @@ const char kDirUsage[] =
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
     "                    [--tests pp512,tg128,batches,score2048] [--repetitions 3]\n"
+    "                    [--depth N]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
     "batch, and scoring of 2,048 tokens (score2048), in tokens/s, beside the weights' DRAM\n"
     "roofline and the matmul FLOP/s measured in the same run. Weights are the directory's;\n"
     "token ids are random. --int8_kernel forces how int8 products run (widened: exact fp32\n"
     "products of the dequantized weights). --tests runs a subset (to profile one row);\n"
-    "pp512 is the best of --repetitions prompts.\n";
+    "pp512 is the best of --repetitions prompts. --depth N decodes after N tokens of context\n"
+    "(llama-bench's -d; the rows are named tg128 @ dN), the prompt prefilled untimed.\n";
 
 namespace {
 
@@ -72,13 +74,15 @@ int RunModelDir(const DirBenchOptions& opt) {
   o.kv_cache_dtype = opt.kv_dtype;
   o.num_threads = opt.threads;
   o.max_tokens_per_step = 512;
-  o.max_model_len = 4096;  // the 2,048 scored tokens with a full-attention layer
+  // The 2,048 scored tokens with a full-attention layer, and the decode rows' context.
+  const int64_t context = std::max(16, opt.depth) + 129;
+  o.max_model_len = std::max<int64_t>(4096, context);
   o.max_new_tokens = 1 << 20;
   const int max_batch = *std::max_element(opt.batches.begin(), opt.batches.end());
   // Room for the largest batch at 512 + 128 tokens each, and for one sequence of max_model_len
   // plus a step (the engine's own minimum), in the largest KV type.
   const int64_t token_bytes = int64_t{2} * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4;
-  o.kv_cache_bytes = std::max({int64_t{64} << 20, static_cast<int64_t>(max_batch + 1) * 704 * token_bytes,
+  o.kv_cache_bytes = std::max({int64_t{64} << 20, static_cast<int64_t>(max_batch + 1) * (context + 576) * token_bytes,
                                (o.max_model_len + o.max_tokens_per_step) * token_bytes});
   auto engine = Engine::Create(c, std::move(*weights), std::make_unique<ByteTokenizer>(), o);
   if (!engine.ok()) {
@@ -147,14 +151,19 @@ int RunModelDir(const DirBenchOptions& opt) {
     run();
     pp = std::max(pp, 512 / Seconds(t0, Clock::now()));
   }
-  // tg128 at each batch: prompts of 16 tokens prefilled first, then 128 decode steps timed.
+  // tg128 at each batch: prompts of 16 tokens (or --depth) prefilled first, then 128 decode
+  // steps timed.
+  const int prompt_tokens = opt.depth > 0 ? opt.depth : 16;
   auto decode = [&](int batch, int tokens = 128) {
     GenerateOptions g;
     g.max_tokens = tokens + 1;
     g.ignore_eos = true;
     g.sampling.temperature = 0;
-    for (int i = 0; i < batch; ++i) (void)e.SubmitGenerate(prompt(16), g, [](EngineEvent) {});
-    e.Step();  // admission, prefill and each request's first token
+    for (int i = 0; i < batch; ++i) (void)e.SubmitGenerate(prompt(prompt_tokens), g, [](EngineEvent) {});
+    // Admission, prefill and each request's first token: until every request has its first.
+    const int64_t first = e.stats().generated_tokens;
+    while (e.stats().generated_tokens < first + batch && e.Step()) {
+    }
     const int64_t before = e.stats().generated_tokens;
     const auto t0 = Clock::now();
     run();
@@ -167,24 +176,25 @@ int RunModelDir(const DirBenchOptions& opt) {
   const double tg1 = opt.Runs("tg128") || opt.Runs("batches") ? decode(1) : 0;
   const double flops_per_token = 2.0 * decode_params;
   const double roofline = bw / weight_bytes;
-  std::printf("| %-14s | %8s | %6s | %-12s | %10s | %-26s |\n", "model", "params", "type", "test", "t/s",
+  std::printf("| %-14s | %8s | %6s | %-18s | %10s | %-26s |\n", "model", "params", "type", "test", "t/s",
               "vs bound");
   std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(14, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(20, '-').c_str(), std::string(12, '-').c_str(),
               std::string(28, '-').c_str());
   auto row = [&](const char* test, double tps, const std::string& bound) {
-    std::printf("| %-14s | %7.1fM | %6s | %-12s | %10.1f | %-26s |\n", c.model_type.c_str(), params / 1e6,
+    std::printf("| %-14s | %7.1fM | %6s | %-18s | %10.1f | %-26s |\n", c.model_type.c_str(), params / 1e6,
                 dtype_name, test, tps, bound.c_str());
   };
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.2f of matmul FLOP/s", pp * 2.0 * prefill_params / flops);
   if (opt.Runs("pp512")) row("pp512", pp, buf);
   std::snprintf(buf, sizeof buf, "%.2f of DRAM roofline", tg1 / roofline);
-  if (opt.Runs("tg128")) row("tg128", tg1, buf);
+  const std::string at_depth = opt.depth > 0 ? " @ d" + std::to_string(opt.depth) : "";
+  if (opt.Runs("tg128")) row(("tg128" + at_depth).c_str(), tg1, buf);
   for (int batch : opt.Runs("batches") ? opt.batches : std::vector<int>{}) {
     const double tb = decode(batch);
     std::snprintf(buf, sizeof buf, "%.1fx b1; %.2f of FLOP/s", tb / tg1, tb * flops_per_token / flops);
-    const std::string name = "tg128 b" + std::to_string(batch);
+    const std::string name = "tg128 b" + std::to_string(batch) + at_depth;
     row(name.c_str(), tb, buf);
   }
   // Scoring: 2,048 tokens in 512-token steps, logits and a log-softmax over the whole

@@ -27,6 +27,9 @@ struct DirBenchOptions {
   // Which rows to measure (all by default; a subset for profiling one of them).
   std::vector<std::string> tests = {"pp512", "tg128", "batches", "score2048"};
   int repetitions = 3;  // pp512 is the best of this many prompts
+  // Tokens of context before each decode row (llama-bench's -d): 0 decodes after a 16-token
+  // prompt; N > 0 after an N-token one, prefilled untimed.
+  int depth = 0;
 
   bool Runs(absl::string_view test) const { return std::find(tests.begin(), tests.end(), test) != tests.end(); }
 };
