@@ -60,13 +60,19 @@ enum class Int8Layout {
   // of 32 bytes, then their 16 fp32 scales (kQ4TileChunkBytes). Only the AVX-512 VNNI kernel
   // reads it directly; two instructions widen a row's 32 bytes into kTiles8's 64.
   kTiles8Q4,
+  // 4-bit values (QuantizeQ4's) two a byte in rows, for the AVX2 kernel: each row's groups of
+  // 32 values in 16 bytes each, value j in the low nibble of byte j and value 16 + j in its high
+  // nibble, as value + 8 (llama.cpp's q4_0 order); scales [out, Int8Groups(in)] as kRows. The
+  // AVX2 kernel reads it for any number of rows; other kernels take the dequantized weights.
+  kRowsQ4,
 };
 inline constexpr int64_t kInt8TileRows = 8;
 inline constexpr int64_t kInt8TileChunkBytes = kInt8TileRows * (64 + 2 * sizeof(float));
 inline constexpr int64_t kQ4TileChunkBytes = kInt8TileRows * (32 + 2 * sizeof(float));
 struct Int8Matrix {
-  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4): Int8TilesBytes(out, in, layout)
-  const float* scales = nullptr;   // kRows: [out, Int8Groups(in)]; kTiles8: unused (in q)
+  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4): Int8TilesBytes(out, in, layout);
+                                   // kRowsQ4: [out, in / 2]
+  const float* scales = nullptr;   // kRows(Q4): [out, Int8Groups(in)]; kTiles8(Q4): unused (in q)
   int64_t out = 0;
   Int8Layout layout = Int8Layout::kRows;
 };
@@ -105,14 +111,21 @@ bool Int8TilesPreferred(int64_t in);
 int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout = Int8Layout::kTiles8);
 void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
                    Int8Layout layout = Int8Layout::kTiles8);
-// Rows [row_begin, row_end) of w (either layout) back to fp32, into out [row_end - row_begin, in].
+// Whether the model should pack q4 weights as kRowsQ4 for `in` columns: where the AVX2 kernel
+// runs (no AVX-512 VNNI, or AVX2 forced) and `in` % 64 == 0. Decide at load.
+bool Q4RowsPreferred(int64_t in);
+// Packs QuantizeQ4's kRows values (in [-8, 7], `in` % 32 == 0) into kRowsQ4's out * in / 2 bytes.
+void PackQ4Rows(const int8_t* q, int64_t out, int64_t in, int8_t* packed);
+// Rows [row_begin, row_end) of w (any layout) back to fp32, into out [row_end - row_begin, in].
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out);
 
 // Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
 inline constexpr int64_t kSmallLinearMaxRows = 64;
-// Whether an int8 product of `rows` rows and `in` columns runs faster here than BLAS on the
-// dequantized weights: up to kSmallLinearMaxRows rows, and at any number on the VNNI kernel (one
-// vpdpbusd does 64 multiply-adds; prompts then also compute what decode steps do).
-bool Int8SmallLinearPreferred(int64_t rows, int64_t in);
+// Whether an int8 product of `rows` rows and `in` columns should take SmallLinear rather than
+// BLAS on the dequantized weights: up to kSmallLinearMaxRows rows (faster), at any number on
+// the VNNI kernel (one vpdpbusd does 64 multiply-adds; prompts then also compute what decode
+// steps do), and always for a kRowsQ4 matrix, so that its tokens too are computed alike in
+// every step size (prefix-cache hits rely on it), at some cost to long prompts on AVX2.
+bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout = Int8Layout::kRows);
 
 }  // namespace mswa

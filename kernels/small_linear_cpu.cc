@@ -328,9 +328,11 @@ const char* Int8KernelName(Int8Kernel kernel) {
 
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
-  const Int8Kernel kernel = Int8KernelFor(rows, in);
-  const bool tiles = w.layout != Int8Layout::kRows;
-  if (tiles && kernel != Int8Kernel::kAvx512Vnni) {
+  const bool tiles = w.layout == Int8Layout::kTiles8 || w.layout == Int8Layout::kTiles8Q4;
+  // kRowsQ4 takes the AVX2 kernel for any number of rows (the widened one reads whole bytes).
+  const bool q4_rows = w.layout == Int8Layout::kRowsQ4;
+  const Int8Kernel kernel = q4_rows ? Int8KernelFor(1, in) : Int8KernelFor(rows, in);
+  if ((tiles && kernel != Int8Kernel::kAvx512Vnni) || (q4_rows && kernel != Int8Kernel::kAvx2)) {
     // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
     // weights, as the widened kernel computes.
     thread_local std::vector<float> dense;
@@ -353,6 +355,7 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
   const q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
   const auto chunk = w.layout == Int8Layout::kTiles8Q4   ? q8::ChunkAvx512VnniTilesQ4
                      : tiles                              ? q8::ChunkAvx512VnniTiles
+                     : q4_rows                            ? q8::ChunkAvx2Q4
                      : kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni
                                                           : q8::ChunkAvx2;
   ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
@@ -402,12 +405,28 @@ void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scale
   QuantizeGroups(w, out, in, q, scales, largest_over_minus_8, -8, 7);
 }
 
-bool Int8SmallLinearPreferred(int64_t rows, int64_t in) {
-  return rows <= kSmallLinearMaxRows || Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni;
+bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout) {
+  return rows <= kSmallLinearMaxRows || layout == Int8Layout::kRowsQ4 ||
+         Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni;
 }
 
 bool Int8TilesPreferred(int64_t in) {
   return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx512Vnni;
+}
+
+bool Q4RowsPreferred(int64_t in) { return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx2; }
+
+void PackQ4Rows(const int8_t* q, int64_t out, int64_t in, int8_t* packed) {
+#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t g = 0; g < in / kInt8Group; ++g) {
+      const int8_t* v = q + o * in + g * kInt8Group;
+      uint8_t* bytes = reinterpret_cast<uint8_t*>(packed + o * (in / 2) + g * (kInt8Group / 2));
+      for (int j = 0; j < kInt8Group / 2; ++j) {
+        bytes[j] = static_cast<uint8_t>(((v[j] + 8) & 0x0F) | ((v[j + 16] + 8) << 4));
+      }
+    }
+  }
 }
 
 namespace {
@@ -454,6 +473,18 @@ void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in
 
 void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out) {
   const int64_t groups = Int8Groups(in);
+  if (w.layout == Int8Layout::kRowsQ4) {
+    for (int64_t o = row_begin; o < row_end; ++o) {
+      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(w.q + o * (in / 2));
+      float* yr = out + (o - row_begin) * in;
+      for (int64_t i = 0; i < in; ++i) {
+        const uint8_t byte = bytes[i / kInt8Group * (kInt8Group / 2) + i % (kInt8Group / 2)];
+        const int v = (i % kInt8Group < kInt8Group / 2 ? byte & 0x0F : byte >> 4) - 8;
+        yr[i] = static_cast<float>(v) * w.scales[o * groups + i / kInt8Group];
+      }
+    }
+    return;
+  }
   if (w.layout != Int8Layout::kRows) {
     const int64_t chunks = in / 64;
     const int64_t row_bytes = TileRowBytes(w.layout), chunk_bytes = TileChunkBytes(w.layout);

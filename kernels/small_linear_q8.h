@@ -56,6 +56,9 @@ void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end);
 // (q + 8), the sums started at -8 sum(x) instead of -128 sum(x).
 void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
+// The same for a kRowsQ4 matrix, for any number of rows: each group's 16 bytes widened to the
+// 32 values in [-8, 7] that ChunkAvx2 reads for a kRows one (so both give the same bits).
+void ChunkAvx2Q4(const Product& p, int64_t begin, int64_t end);
 
 }  // namespace q8
 }  // namespace mswa

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -261,10 +262,28 @@ MSWA_AVX2 float Sum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// One row of x, kO outputs, one 32-value group per step. (Sixteen ymm registers leave no room
-// for row tiles: several rows go through the widened fp32 kernel instead.)
-template <int kO>
-MSWA_AVX2 void TileAvx2(const Product& p, int64_t o, int64_t r, int64_t prefetch_o) {
+// The 32 weights of group g of a row that starts at w: kRows bytes as they are; kRowsQ4's 16
+// bytes widened (the low nibbles are values 0 .. 15 of the group, the high ones 16 .. 31) and
+// moved from 0 .. 15 to -8 .. 7, the bytes a kRows matrix of the same values holds.
+template <bool kQ4>
+MSWA_AVX2 __m256i GroupAvx2(const int8_t* w, int64_t g) {
+  if constexpr (!kQ4) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * g));
+  } else {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * g));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(b, nibble), hi = _mm_and_si128(_mm_srli_epi16(b, 4), nibble);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  }
+}
+
+// One row of x, kO outputs from o on, one 32-value group per step; w: output o's weights, each
+// next output's row_bytes further; prefetch: the same for the tile to be read next, or null.
+// (Sixteen ymm registers leave no room for row tiles: several rows of a kRows matrix go through
+// the widened fp32 kernel instead.)
+template <int kO, bool kQ4>
+MSWA_AVX2 void TileAvx2(const Product& p, const int8_t* w, int64_t row_bytes, int64_t o, int64_t r,
+                        const int8_t* prefetch) {
   __m256 acc[kO];
   for (int oo = 0; oo < kO; ++oo) acc[oo] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
@@ -274,10 +293,12 @@ MSWA_AVX2 void TileAvx2(const Product& p, int64_t o, int64_t r, int64_t prefetch
     const __m256i xa = _mm256_sign_epi8(xv, xv);  // |x|, as unsigned bytes <= 127
     const float xs = p.xs[r * p.groups + g];
     for (int oo = 0; oo < kO; ++oo) {
-      if (prefetch_o >= 0) _mm_prefetch(reinterpret_cast<const char*>(p.w.q + (prefetch_o + oo) * in + 32 * g), _MM_HINT_T0);
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w.q + (o + oo) * in + 32 * g));
+      if (prefetch != nullptr) {
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch + oo * row_bytes + (kQ4 ? 16 : 32) * g), _MM_HINT_T0);
+      }
+      const __m256i wg = GroupAvx2<kQ4>(w + oo * row_bytes, g);
       // |x| * (w with x's sign) = x * w; pairs summed in int16 (<= 2 * 127 * 127), then in int32.
-      const __m256i pairs = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w, xv));
+      const __m256i pairs = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(wg, xv));
       const __m256i dots = _mm256_madd_epi16(pairs, ones);
       const __m256 scale = _mm256_set1_ps(p.w.scales[(o + oo) * p.groups + g] * xs);
       acc[oo] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), scale, acc[oo]);
@@ -389,13 +410,49 @@ MSWA_VNNI_TARGET void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, in
   TiledOutputs<true>(p, begin, end);
 }
 
-MSWA_AVX2_TARGET void ChunkAvx2(const Product& p, int64_t begin, int64_t end) {
+namespace {
+
+template <bool kQ4>
+MSWA_AVX2 void OutputsAvx2(const Product& p, int64_t begin, int64_t end) {
+  const int64_t in = p.in, row_bytes = kQ4 ? in / 2 : in;
   const int64_t tiles_end = begin + (end - begin) / 4 * 4;
+  if (kQ4 && p.rows > 1) {
+    // Several rows of x: each tile's 4-bit rows widened once into int8 rows (in L1), then read
+    // for every row of x as a kRows matrix is, with the same bytes and so the same outputs.
+    thread_local std::vector<int8_t> wide;
+    wide.resize(4 * in);
+    for (int64_t o = begin; o < end; o += 4) {
+      const int n = static_cast<int>(std::min<int64_t>(4, end - o));
+      for (int oo = 0; oo < n; ++oo) {
+        for (int64_t g = 0; g < p.groups; ++g) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(wide.data() + oo * in + 32 * g),
+                              GroupAvx2<true>(p.w.q + (o + oo) * row_bytes, g));
+        }
+      }
+      for (int64_t r = 0; r < p.rows; ++r) {
+        if (n == 4) {
+          TileAvx2<4, false>(p, wide.data(), in, o, r, nullptr);
+        } else {
+          for (int oo = 0; oo < n; ++oo) TileAvx2<1, false>(p, wide.data() + oo * in, in, o + oo, r, nullptr);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t r = 0; r < p.rows; ++r) {
-    for (int64_t o = begin; o < tiles_end; o += 4) TileAvx2<4>(p, o, r, o + 8 <= tiles_end ? o + 4 : -1);
-    for (int64_t o = tiles_end; o < end; ++o) TileAvx2<1>(p, o, r, -1);
+    for (int64_t o = begin; o < tiles_end; o += 4) {
+      const int8_t* ahead = o + 8 <= tiles_end ? p.w.q + (o + 4) * row_bytes : nullptr;
+      TileAvx2<4, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, ahead);
+    }
+    for (int64_t o = tiles_end; o < end; ++o) TileAvx2<1, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, nullptr);
   }
 }
+
+}  // namespace
+
+MSWA_AVX2_TARGET void ChunkAvx2(const Product& p, int64_t begin, int64_t end) { OutputsAvx2<false>(p, begin, end); }
+
+MSWA_AVX2_TARGET void ChunkAvx2Q4(const Product& p, int64_t begin, int64_t end) { OutputsAvx2<true>(p, begin, end); }
 
 #else  // not x86-64: only the widened fp32 kernel exists.
 
@@ -406,6 +463,7 @@ void ChunkAvx512Vnni(const Product&, int64_t, int64_t) {}
 void ChunkAvx512VnniTiles(const Product&, int64_t, int64_t) {}
 void ChunkAvx512VnniTilesQ4(const Product&, int64_t, int64_t) {}
 void ChunkAvx2(const Product&, int64_t, int64_t) {}
+void ChunkAvx2Q4(const Product&, int64_t, int64_t) {}
 
 #endif
 

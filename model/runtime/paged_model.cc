@@ -218,9 +218,15 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
   m.q = at::empty({out, in}, at::TensorOptions().dtype(at::kChar));
   m.scales = at::empty({out, Int8Groups(in)}, at::TensorOptions().dtype(at::kFloat));
   (q4 ? QuantizeQ4 : QuantizeInt8)(f.data_ptr<float>(), out, in, m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>());
-  // Where the VNNI kernel does not run, q4's values stay one a byte (kRows): the same model,
-  // read by the int8 kernels, at int8's size.
-  if (Int8TilesPreferred(in)) {
+  // Where the AVX2 kernel runs instead of the VNNI one, q4's values go two a byte in rows
+  // (kRowsQ4); where neither does, they stay one a byte (kRows): the same model, read by the
+  // int8 kernels, at int8's size.
+  if (q4 && !Int8TilesPreferred(in) && Q4RowsPreferred(in)) {
+    at::Tensor packed = at::empty({out * in / 2}, at::TensorOptions().dtype(at::kChar));
+    PackQ4Rows(m.q.data_ptr<int8_t>(), out, in, packed.data_ptr<int8_t>());
+    m.q = packed;
+    m.layout = Int8Layout::kRowsQ4;
+  } else if (Int8TilesPreferred(in)) {
     const Int8Layout layout = q4 ? Int8Layout::kTiles8Q4 : Int8Layout::kTiles8;
     at::Tensor tiles = at::empty({Int8TilesBytes(out, in, layout)}, at::TensorOptions().dtype(at::kChar));
     PackInt8Tiles(m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>(), out, in, tiles.data_ptr<int8_t>(), layout);
@@ -247,7 +253,7 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
     // Every number of rows on one kernel: a token's products are the same in any step.
     SmallLinearBf16Dot(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
                        w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
-  } else if (m->q.defined() && Int8SmallLinearPreferred(rows, in)) {
+  } else if (m->q.defined() && Int8SmallLinearPreferred(rows, in, m->layout)) {
     SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
   } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
     SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),

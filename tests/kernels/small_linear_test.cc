@@ -314,6 +314,66 @@ TEST(SmallLinear, Q4TilesMatchTheReference) {
   SetInt8Kernel(Int8Kernel::kAuto);
 }
 
+// q4 two a byte in rows (Int8Layout::kRowsQ4), for the AVX2 kernel: packing loses nothing, and
+// the kernel gives the bits it gives for the same values one a byte, for any number of rows.
+std::vector<float> RunQ4Rows(const Int8Case& c) {
+  std::vector<int8_t> packed(c.out * c.in / 2);
+  PackQ4Rows(c.q.data(), c.out, c.in, packed.data());
+  std::vector<float> y = c.y_before;
+  SmallLinear(c.x.data(), c.rows, c.in, Int8Matrix{packed.data(), c.scales.data(), c.out, Int8Layout::kRowsQ4},
+              y.data(), c.stride, c.accumulate);
+  return y;
+}
+
+TEST(SmallLinear, Q4RowsDequantizeAsRowsDo) {
+  std::mt19937 rng(12);
+  for (int64_t in : {64, 576}) {
+    for (int64_t out : {1, 13}) {
+      const Int8Case c = MakeInt8Case(rng, 1, in, out, false, /*q4=*/true);
+      std::vector<int8_t> packed(out * in / 2);
+      PackQ4Rows(c.q.data(), out, in, packed.data());
+      std::vector<float> got(out * in);
+      DequantizeInt8(Int8Matrix{packed.data(), c.scales.data(), out, Int8Layout::kRowsQ4}, in, 0, out, got.data());
+      EXPECT_EQ(got, c.deq) << "in " << in << " out " << out;
+    }
+  }
+}
+
+TEST(SmallLinear, Q4RowsOnAvx2MatchTheReference) {
+  if (!SetInt8Kernel(Int8Kernel::kAvx2)) GTEST_SKIP() << "needs AVX2";
+  std::mt19937 rng(13);
+  for (int64_t rows : {1, 3, 4, 9}) {
+    for (int64_t in : {64, 576, 1536}) {
+      for (int64_t out : {1, 9, 64}) {
+        for (bool accumulate : {false, true}) {
+          const Int8Case c = MakeInt8Case(rng, rows, in, out, accumulate, /*q4=*/true);
+          const std::vector<float> packed = RunQ4Rows(c);
+          EXPECT_LE(WorstInt8Error(c, packed, /*quantized_x=*/true), 1.0)
+              << "rows " << rows << " in " << in << " out " << out << (accumulate ? " accumulate" : "");
+          if (rows < 4) {  // the values one a byte take the same kernel
+            EXPECT_EQ(packed, RunInt8(c)) << "rows " << rows << " in " << in << " out " << out;
+          }
+          // Each row of x gives the bits it gives alone (several rows widen the weights once).
+          for (int64_t r = 0; r < rows; ++r) {
+            Int8Case one = c;
+            one.rows = 1;
+            one.x.assign(c.x.begin() + r * in, c.x.begin() + (r + 1) * in);
+            one.y_before.assign(c.y_before.begin() + r * c.stride, c.y_before.begin() + (r + 1) * c.stride);
+            const std::vector<float> alone = RunQ4Rows(one);
+            ASSERT_TRUE(std::equal(alone.begin(), alone.end(), packed.begin() + r * c.stride))
+                << "row " << r << " of " << rows << " in " << in << " out " << out;
+          }
+        }
+      }
+    }
+  }
+  // Any other kernel forced: exact fp32 products of the dequantized q4 weights.
+  SetInt8Kernel(Int8Kernel::kWidened);
+  const Int8Case c = MakeInt8Case(rng, 3, 576, 40, false, /*q4=*/true);
+  EXPECT_LE(WorstInt8Error(c, RunQ4Rows(c), /*quantized_x=*/false), 1.0);
+  SetInt8Kernel(Int8Kernel::kAuto);
+}
+
 // Tiles order is row order with each chunk's bytes moved to TilesBytePosition, whichever path
 // quantizes (AVX-512 where the CPU has it).
 TEST(SmallLinear, ActivationsInTilesOrder) {

@@ -254,6 +254,16 @@ TEST(EngineFamilies, Q4WeightsScoreNearFloat32InEveryStepSize) {
   const double from_widened = SameInEveryStepSize(steps_of_7, steps_of_128, widened, tokens.size());
   // The integer kernels round the activations as well; the widened kernel does not.
   EXPECT_LT(from_widened, 0.05);
+  // The AVX2 kernel (where there is no VNNI) reads the values two a byte in rows, for prompts
+  // and decode steps alike.
+  if (SetInt8Kernel(Int8Kernel::kAvx2)) {
+    const std::vector<float> avx2_7 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 7);
+    const std::vector<float> avx2_128 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 128);
+    ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
+    const double avx2_from_widened = SameInEveryStepSize(avx2_7, avx2_128, widened, tokens.size());
+    EXPECT_GT(avx2_from_widened, 1e-5) << "the activations were not rounded: not the integer kernel";
+    EXPECT_LT(avx2_from_widened, 0.05);
+  }
   double nll_fp32 = 0, nll_q4 = 0, q4_apart = 0, int8_apart = 0;
   for (size_t i = 0; i < fp32.size(); ++i) {
     nll_fp32 -= fp32[i];
