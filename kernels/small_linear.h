@@ -82,9 +82,11 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 // x per kInt8Group values as the weights are (scale max |x| / 127, round to nearest even) and
 // sum the products in int32, then scale: beyond the weights' rounding, an output's error is at
 // most sum_i |w_i| * s_x(i) / 2, s_x(i) the scale of x_i's group. About a third of the widened
-// kernel's instructions for the same bytes. They need `in` a multiple of 64; other shapes, and
-// several rows on AVX2 (too few registers for row tiles), take the widened fp32 kernel: exact
-// products of the dequantized weights. A kTiles8 matrix takes the VNNI kernel; forced onto
+// kernel's instructions for the same bytes. They need `in` a multiple of 64; other shapes take
+// the widened fp32 kernel: exact products of the dequantized weights. Every number of rows takes
+// the same integer kernel, so a row's outputs do not depend on the rows beside it (on AVX2,
+// with too few registers for row tiles, each 4-output tile is read from L1 for every row of
+// x). A kTiles8 matrix takes the VNNI kernel; forced onto
 // another, it runs as exact fp32 products of its dequantized weights (for tests and benchmarks).
 enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni };
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
@@ -122,10 +124,11 @@ void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t 
 // Measured on a 2-core EPYC against OpenBLAS: faster up to 64 rows; BLAS wins beyond.
 inline constexpr int64_t kSmallLinearMaxRows = 64;
 // Whether an int8 product of `rows` rows and `in` columns should take SmallLinear rather than
-// BLAS on the dequantized weights: up to kSmallLinearMaxRows rows (faster), at any number on
-// the VNNI kernel (one vpdpbusd does 64 multiply-adds; prompts then also compute what decode
-// steps do), and always for a kRowsQ4 matrix, so that its tokens too are computed alike in
-// every step size (prefix-cache hits rely on it), at some cost to long prompts on AVX2.
+// BLAS on the dequantized weights: up to kSmallLinearMaxRows rows (faster), and at any number
+// where an integer kernel runs, so that prompts compute what decode steps do (a prefix-cache
+// hit leaves a prompt's last token to a one-row step, and must give the cold figures). With
+// VNNI that is also faster (one vpdpbusd does 64 multiply-adds); with AVX2 alone, int8 prompts
+// run at about 0.75x BLAS's speed. `layout`: a kRowsQ4 matrix always (its kernel is AVX2's).
 bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout = Int8Layout::kRows);
 
 }  // namespace mswa

@@ -312,7 +312,7 @@ Int8Kernel Int8KernelFor(int64_t rows, int64_t in) {
              : q8::CpuHasAvx2()     ? Int8Kernel::kAvx2
                                     : Int8Kernel::kWidened;
   }
-  if (in % 64 != 0 || (kernel == Int8Kernel::kAvx2 && rows >= 4)) return Int8Kernel::kWidened;
+  if (in % 64 != 0) return Int8Kernel::kWidened;
   return kernel;
 }
 
@@ -407,7 +407,7 @@ void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scale
 
 bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout) {
   return rows <= kSmallLinearMaxRows || layout == Int8Layout::kRowsQ4 ||
-         Int8KernelFor(rows, in) == Int8Kernel::kAvx512Vnni;
+         Int8KernelFor(rows, in) != Int8Kernel::kWidened;
 }
 
 bool Int8TilesPreferred(int64_t in) {

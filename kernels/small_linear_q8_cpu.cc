@@ -439,12 +439,15 @@ MSWA_AVX2 void OutputsAvx2(const Product& p, int64_t begin, int64_t end) {
     }
     return;
   }
-  for (int64_t r = 0; r < p.rows; ++r) {
-    for (int64_t o = begin; o < tiles_end; o += 4) {
-      const int8_t* ahead = o + 8 <= tiles_end ? p.w.q + (o + 4) * row_bytes : nullptr;
-      TileAvx2<4, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, ahead);
+  // Each tile of 4 outputs for every row of x in turn, so its weights are read from memory once.
+  for (int64_t o = begin; o < tiles_end; o += 4) {
+    const int8_t* ahead = o + 8 <= tiles_end ? p.w.q + (o + 4) * row_bytes : nullptr;
+    for (int64_t r = 0; r < p.rows; ++r) {
+      TileAvx2<4, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, r == 0 ? ahead : nullptr);
     }
-    for (int64_t o = tiles_end; o < end; ++o) TileAvx2<1, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, nullptr);
+  }
+  for (int64_t o = tiles_end; o < end; ++o) {
+    for (int64_t r = 0; r < p.rows; ++r) TileAvx2<1, kQ4>(p, p.w.q + o * row_bytes, row_bytes, o, r, nullptr);
   }
 }
 
