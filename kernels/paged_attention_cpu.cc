@@ -179,6 +179,7 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
   }
   std::vector<WorkItem> items;
   items.reserve(runs.size() * p.num_kv_heads * splits);
+  std::vector<int64_t> merges;  // a split token's first part, for each group of parts
   int64_t scratch_floats = 0;
   for (size_t r = 0; r < runs.size(); ++r) {
     const int64_t pos = p.positions[runs[r].first];
@@ -188,6 +189,7 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
       for (int64_t part = 0; part < splits; ++part) {
         const int64_t h0 = kvh * group + part * kMaxGroup;
         const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
+        if (key_parts > 1) merges.push_back(static_cast<int64_t>(items.size()));
         for (int64_t key_part = 0; key_part < key_parts; ++key_part) {
           items.push_back(WorkItem{static_cast<int32_t>(r), static_cast<int32_t>(kvh), static_cast<int32_t>(h0), nq,
                                    static_cast<int32_t>(key_part), static_cast<int32_t>(key_parts),
@@ -226,10 +228,6 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     }
   }
   // The split tokens' parts, merged: each first part's item names its group's scratch.
-  std::vector<int64_t> merges;
-  for (int64_t i = 0; i < n_items; ++i) {
-    if (items[i].key_parts > 1 && items[i].key_part == 0) merges.push_back(i);
-  }
   const int64_t n_merges = static_cast<int64_t>(merges.size());
 #pragma omp parallel for schedule(static) if (n_merges > 8)
   for (int64_t m = 0; m < n_merges; ++m) {

@@ -279,8 +279,8 @@ MSWA_AVX2 __m256i GroupAvx2(const int8_t* w, int64_t g) {
 
 // One row of x, kO outputs from o on, one 32-value group per step; w: output o's weights, each
 // next output's row_bytes further; prefetch: the same for the tile to be read next, or null.
-// (Sixteen ymm registers leave no room for row tiles: several rows of a kRows matrix go through
-// the widened fp32 kernel instead.)
+// (Sixteen ymm registers leave no room for row tiles: several rows of x take the tile one after
+// another, its weights then in L1.)
 template <int kO, bool kQ4>
 MSWA_AVX2 void TileAvx2(const Product& p, const int8_t* w, int64_t row_bytes, int64_t o, int64_t r,
                         const int8_t* prefetch) {
@@ -412,32 +412,37 @@ MSWA_VNNI_TARGET void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, in
 
 namespace {
 
+// Several rows of x and a kRowsQ4 matrix: each tile's 4-bit rows widened once into int8 rows
+// (in L1), then read for every row of x as a kRows matrix is, with the same bytes and so the
+// same outputs.
+MSWA_AVX2 void WidenedTilesAvx2(const Product& p, int64_t begin, int64_t end) {
+  const int64_t in = p.in, row_bytes = in / 2;
+  thread_local std::vector<int8_t> wide;
+  wide.resize(4 * in);
+  for (int64_t o = begin; o < end; o += 4) {
+    const int n = static_cast<int>(std::min<int64_t>(4, end - o));
+    for (int oo = 0; oo < n; ++oo) {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(wide.data() + oo * in + 32 * g),
+                            GroupAvx2<true>(p.w.q + (o + oo) * row_bytes, g));
+      }
+    }
+    for (int64_t r = 0; r < p.rows; ++r) {
+      if (n == 4) {
+        TileAvx2<4, false>(p, wide.data(), in, o, r, nullptr);
+      } else {
+        for (int oo = 0; oo < n; ++oo) TileAvx2<1, false>(p, wide.data() + oo * in, in, o + oo, r, nullptr);
+      }
+    }
+  }
+}
+
 template <bool kQ4>
 MSWA_AVX2 void OutputsAvx2(const Product& p, int64_t begin, int64_t end) {
   const int64_t in = p.in, row_bytes = kQ4 ? in / 2 : in;
   const int64_t tiles_end = begin + (end - begin) / 4 * 4;
-  if (kQ4 && p.rows > 1) {
-    // Several rows of x: each tile's 4-bit rows widened once into int8 rows (in L1), then read
-    // for every row of x as a kRows matrix is, with the same bytes and so the same outputs.
-    thread_local std::vector<int8_t> wide;
-    wide.resize(4 * in);
-    for (int64_t o = begin; o < end; o += 4) {
-      const int n = static_cast<int>(std::min<int64_t>(4, end - o));
-      for (int oo = 0; oo < n; ++oo) {
-        for (int64_t g = 0; g < p.groups; ++g) {
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(wide.data() + oo * in + 32 * g),
-                              GroupAvx2<true>(p.w.q + (o + oo) * row_bytes, g));
-        }
-      }
-      for (int64_t r = 0; r < p.rows; ++r) {
-        if (n == 4) {
-          TileAvx2<4, false>(p, wide.data(), in, o, r, nullptr);
-        } else {
-          for (int oo = 0; oo < n; ++oo) TileAvx2<1, false>(p, wide.data() + oo * in, in, o + oo, r, nullptr);
-        }
-      }
-    }
-    return;
+  if constexpr (kQ4) {
+    if (p.rows > 1) return WidenedTilesAvx2(p, begin, end);
   }
   // Each tile of 4 outputs for every row of x in turn, so its weights are read from memory once.
   for (int64_t o = begin; o < tiles_end; o += 4) {
