@@ -279,6 +279,15 @@ int main(int argc, char** argv) {
           ok = true;
         }
       }
+    } else if (flag == "--bf16_kernel") {
+      ok = false;
+      for (Bf16DotKernel k : {Bf16DotKernel::kAuto, Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16,
+                              Bf16DotKernel::kAmx}) {
+        if (value == Bf16DotKernelName(k)) {
+          dir.bf16_kernel = k;
+          ok = true;
+        }
+      }
     } else if (flag == "--tests") {
       dir.tests.clear();
       for (absl::string_view t : absl::StrSplit(value, ',')) {
@@ -310,6 +319,10 @@ int main(int argc, char** argv) {
   if (!dir.model_dir.empty()) {
     if (!SetInt8Kernel(dir.int8_kernel)) {
       std::fprintf(stderr, "this CPU cannot run --int8_kernel %s\n", Int8KernelName(dir.int8_kernel));
+      return 2;
+    }
+    if (!SetBf16DotKernel(dir.bf16_kernel)) {
+      std::fprintf(stderr, "this CPU cannot run --bf16_kernel %s\n", Bf16DotKernelName(dir.bf16_kernel));
       return 2;
     }
     if (dir.threads > 0) at::set_num_threads(dir.threads);

@@ -19,13 +19,15 @@ const char kDirUsage[] =
     "                    [--activation_dtype auto|float32|bfloat16]\n"
     "                    [--kv_cache_dtype auto|float32|float16|bfloat16] [--threads N]\n"
     "                    [--batches 8,32] [--int8_kernel auto|widened|avx2|avx512vnni]\n"
+    "                    [--bf16_kernel auto|widened|avx512bf16|amxbf16]\n"
     "                    [--tests pp512,tg128,batches,score2048] [--repetitions 3]\n"
     "                    [--depth N]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
     "batch, and scoring of 2,048 tokens (score2048), in tokens/s, beside the weights' DRAM\n"
     "roofline and the matmul FLOP/s measured in the same run. Weights are the directory's;\n"
     "token ids are random. --int8_kernel forces how int8 products run (widened: exact fp32\n"
-    "products of the dequantized weights). --tests runs a subset (to profile one row);\n"
+    "products of the dequantized weights); --bf16_kernel how products with bfloat16\n"
+    "activations run. --tests runs a subset (to profile one row);\n"
     "pp512 is the best of --repetitions prompts. --depth N decodes after N tokens of context\n"
     "(llama-bench's -d; the rows are named tg128 @ dN), the prompt prefilled untimed.\n";
 

@@ -24,6 +24,7 @@ struct DirBenchOptions {
   int threads = 0;
   std::vector<int> batches = {8, 32};
   Int8Kernel int8_kernel = Int8Kernel::kAuto;
+  Bf16DotKernel bf16_kernel = Bf16DotKernel::kAuto;
   // Which rows to measure (all by default; a subset for profiling one of them).
   std::vector<std::string> tests = {"pp512", "tg128", "batches", "score2048"};
   int repetitions = 3;  // pp512 is the best of this many prompts

@@ -30,13 +30,14 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 // number of rows: a row's outputs are the same bits alone as in a product with other rows.
 void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
                         float* y, int64_t y_stride, bool accumulate);
-enum class Bf16DotKernel { kAuto, kWidened, kAvx512Bf16 };
+enum class Bf16DotKernel { kAuto, kWidened, kAvx512Bf16, kAmx };
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
 // changing nothing, when the CPU lacks it. Not to be called while products run.
 bool SetBf16DotKernel(Bf16DotKernel kernel);
 // The kernel SmallLinearBf16Dot takes now (never kAuto).
 Bf16DotKernel Bf16DotKernelNow();
-const char* Bf16DotKernelName(Bf16DotKernel kernel);  // "auto", "widened", "avx512bf16"
+// "auto", "widened", "avx512bf16", "amxbf16"
+const char* Bf16DotKernelName(Bf16DotKernel kernel);
 
 // int8 weights: symmetric per group of kInt8Group consecutive values of a row, one fp32 scale
 // each (scale = max |w| / 127, q = round(w / scale)); products in fp32 on the widened values, so

@@ -261,7 +261,20 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
                         float* y, int64_t y_stride, bool accumulate) {
   // x rounded once, on the calling thread, into a buffer kept for the next product.
-  if (Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16) {
+  const Bf16DotKernel kernel = Bf16DotKernelNow();
+  if (kernel == Bf16DotKernel::kAmx) {
+    thread_local std::vector<Bf16> xb, packed;
+    xb.resize(rows * in);
+    bf16dot::RoundToBf16(x, rows * in, xb.data());
+    packed.resize(bf16dot::AmxPackedSize(rows, in));
+    bf16dot::PackForAmx(xb.data(), rows, in, packed.data());
+    const bf16dot::Product p{xb.data(), rows, in, w, y, y_stride, accumulate};
+    const Bf16* const pk = packed.data();
+    ForOutputShares(out, out * in * rows,
+                    [&](int64_t begin, int64_t end) { bf16dot::ChunkAmxBf16(p, pk, begin, end); });
+    return;
+  }
+  if (kernel == Bf16DotKernel::kAvx512Bf16) {
     thread_local std::vector<Bf16> xb;
     xb.resize(rows * in);
     bf16dot::RoundToBf16(x, rows * in, xb.data());
@@ -280,6 +293,7 @@ void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w,
 
 bool SetBf16DotKernel(Bf16DotKernel kernel) {
   if (kernel == Bf16DotKernel::kAvx512Bf16 && !bf16dot::CpuHasAvx512Bf16()) return false;
+  if (kernel == Bf16DotKernel::kAmx && !bf16dot::CpuHasAmxBf16()) return false;
   g_bf16_dot_kernel.store(kernel, std::memory_order_relaxed);
   return true;
 }
@@ -287,7 +301,9 @@ bool SetBf16DotKernel(Bf16DotKernel kernel) {
 Bf16DotKernel Bf16DotKernelNow() {
   const Bf16DotKernel kernel = g_bf16_dot_kernel.load(std::memory_order_relaxed);
   if (kernel != Bf16DotKernel::kAuto) return kernel;
-  return bf16dot::CpuHasAvx512Bf16() ? Bf16DotKernel::kAvx512Bf16 : Bf16DotKernel::kWidened;
+  return bf16dot::CpuHasAmxBf16()      ? Bf16DotKernel::kAmx
+         : bf16dot::CpuHasAvx512Bf16() ? Bf16DotKernel::kAvx512Bf16
+                                       : Bf16DotKernel::kWidened;
 }
 
 const char* Bf16DotKernelName(Bf16DotKernel kernel) {
@@ -295,6 +311,7 @@ const char* Bf16DotKernelName(Bf16DotKernel kernel) {
     case Bf16DotKernel::kAuto: return "auto";
     case Bf16DotKernel::kWidened: return "widened";
     case Bf16DotKernel::kAvx512Bf16: return "avx512bf16";
+    case Bf16DotKernel::kAmx: return "amxbf16";
   }
   return "?";
 }

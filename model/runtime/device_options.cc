@@ -86,7 +86,7 @@ absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::Sc
   }
   // Unset: bfloat16 where the products have the instruction that makes it pay; elsewhere the
   // rounded activations would run on the widened kernel, no faster, so float32 keeps them exact.
-  const bool native_bf16 = Bf16DotKernelNow() == Bf16DotKernel::kAvx512Bf16;
+  const bool native_bf16 = Bf16DotKernelNow() != Bf16DotKernel::kWidened;
   const at::ScalarType t = requested.value_or(
       compute_dtype == at::kBFloat16 && native_bf16 ? at::kBFloat16 : at::kFloat);
   if (t == at::kBFloat16 && compute_dtype != at::kBFloat16) {

@@ -484,7 +484,8 @@ TEST_P(Bf16DotKernels, ARowsOutputsDoNotDependOnTheOtherRows) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SmallLinear, Bf16DotKernels,
-                         ::testing::Values(Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16),
+                         ::testing::Values(Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16,
+                                           Bf16DotKernel::kAmx),
                          [](const auto& info) { return std::string(Bf16DotKernelName(info.param)); });
 
 // Rounding as the KV pools round: nearest even, ties included, NaN kept, infinities kept.

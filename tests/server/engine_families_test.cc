@@ -296,8 +296,8 @@ TEST(EngineFamilies, Bf16ActivationPromptsComputeAsDecodeSteps) {
   const ModelWeights weights = RandomModelWeights(config, 6);
   const std::vector<int32_t> tokens = Tokens300(31, 7);
   const std::vector<float> exact = ScoreInSteps(config, weights, tokens, at::kBFloat16, 128, at::kFloat);
-  for (Bf16DotKernel kernel : {Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16}) {
-    if (!SetBf16DotKernel(kernel)) continue;  // no AVX-512 BF16 here
+  for (Bf16DotKernel kernel : {Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16, Bf16DotKernel::kAmx}) {
+    if (!SetBf16DotKernel(kernel)) continue;  // not on this CPU
     SCOPED_TRACE(Bf16DotKernelName(kernel));
     const std::vector<float> steps_of_7 = ScoreInSteps(config, weights, tokens, at::kBFloat16, 7, at::kBFloat16);
     const std::vector<float> steps_of_128 = ScoreInSteps(config, weights, tokens, at::kBFloat16, 128, at::kBFloat16);
