@@ -40,6 +40,9 @@ int RunInfo(MswaClient& client) {
   std::cout << absl::StrFormat("model:        %s (%s) on %s, %s%s\n", info.model_name(),
                                info.model_type(), info.device(), info.dtype(),
                                info.activation_dtype() == "bfloat16" ? " (bfloat16 activations)" : "");
+  if (!info.product_kernel().empty()) {
+    std::cout << absl::StrFormat("products:     %s kernel\n", info.product_kernel());
+  }
   std::cout << absl::StrFormat("parameters:   %d (%.1f M)\n", info.num_parameters(),
                                static_cast<double>(info.num_parameters()) / 1e6);
   std::string eos = absl::StrCat(info.eos_token_id());

@@ -123,4 +123,14 @@ const char* KvDTypeName(KvDType t) {
 
 int64_t KvDTypeBytes(KvDType t) { return t == KvDType::kF32 ? 4 : 2; }
 
+std::string ProductKernelName(ModelDevice device, at::ScalarType compute_dtype,
+                              at::ScalarType activation_dtype, int64_t in) {
+  if (device == ModelDevice::kCuda) return "cuda";
+  if (compute_dtype == at::kChar || compute_dtype == at::kQUInt4x2) {
+    return Int8KernelName(Int8KernelFor(1, in));
+  }
+  if (activation_dtype == at::kBFloat16) return Bf16DotKernelName(Bf16DotKernelNow());
+  return "float32";
+}
+
 }  // namespace mswa

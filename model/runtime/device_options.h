@@ -57,4 +57,11 @@ absl::StatusOr<at::ScalarType> ResolveActivationDType(ModelDevice device, at::Sc
 // "auto" (nullopt), "float32" or "bfloat16"; InvalidArgument otherwise.
 absl::StatusOr<std::optional<at::ScalarType>> ParseActivationDType(const std::string& name);
 
+// The kernel a decode step's matrix products take, for users to see what their CPU runs: int8
+// and q4 the integer kernel for `in` columns ("avx512vnni", "avx2", "widened"); bfloat16
+// activations the bfloat16 one ("amxbf16", "avx512bf16", "widened"); float32 activations
+// "float32" (fp32 products, of bfloat16 weights too); on CUDA "cuda".
+std::string ProductKernelName(ModelDevice device, at::ScalarType compute_dtype,
+                              at::ScalarType activation_dtype, int64_t in);
+
 }  // namespace mswa

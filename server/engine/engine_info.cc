@@ -1,5 +1,6 @@
 // Engine::Info: the one place that turns the model config, the engine options and the KV
 // layout into the numbers every front end reports.
+#include "model/runtime/device_options.h"
 #include "model/runtime/kv_layout.h"
 #include "server/engine.h"
 
@@ -74,6 +75,7 @@ EngineInfo Engine::Info() const {
   info.device = o.device == ModelDevice::kCuda ? "cuda" : "cpu";
   info.dtype = DTypeName(dtype());
   info.activation_dtype = DTypeName(activation_dtype());
+  info.product_kernel = ProductKernelName(o.device, dtype(), activation_dtype(), c.hidden_size);
   info.prefix_caching = o.enable_prefix_caching;
   return info;
 }

@@ -58,6 +58,7 @@ struct EngineInfo {
   std::string device;  // "cpu" or "cuda"
   std::string dtype;   // the matrix products': "float32", "bfloat16", "float16", "int8" or "q4"
   std::string activation_dtype;  // their activations': "float32" or "bfloat16"
+  std::string product_kernel;    // ProductKernelName: what a decode step's products run on
   bool prefix_caching = false;  // EngineOptions::enable_prefix_caching
 };
 

@@ -70,6 +70,7 @@ void HandleGetModelInfo(const Engine& engine, const std::string& model_name,
   response->set_device(info.device);
   response->set_dtype(info.dtype);
   response->set_activation_dtype(info.activation_dtype);
+  response->set_product_kernel(info.product_kernel);
   response->set_prefix_caching(info.prefix_caching);
   response->set_max_prompt_bytes(limits.max_prompt_bytes);
   response->set_max_prompt_tokens(limits.max_prompt_tokens);

@@ -36,6 +36,7 @@ grep -q '"bits_per_byte"' <<< "$("${C[@]}" --json score "$WORK/b.txt" 2>/dev/nul
 
 "${C[@]}" info > "$WORK/info.txt" || fail "info"
 grep -qi "window" "$WORK/info.txt" || fail "info windows: $(cat "$WORK/info.txt")"
+grep -q "^products: .* kernel" "$WORK/info.txt" || fail "info products: $(cat "$WORK/info.txt")"
 grep -q "256" <<< "$("${C[@]}" tokenize "hi" --bos)" || fail "tokenize"
 "${C[@]}" bench --concurrency 2 --num_requests 6 --prompt_len 16 --output_len 8 > "$WORK/bench.txt" 2>&1 \
   || fail "bench: $(cat "$WORK/bench.txt")"

@@ -135,6 +135,13 @@ std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& w
   if (activation_dtype) {
     EXPECT_EQ((*engine)->activation_dtype(), *activation_dtype);
   }
+  // GetModelInfo names the kernel these products took.
+  const at::ScalarType t = (*engine)->dtype();
+  const std::string kernel = t == at::kChar || t == at::kQUInt4x2
+                                 ? Int8KernelName(Int8KernelFor(1, config.hidden_size))
+                             : (*engine)->activation_dtype() == at::kBFloat16 ? Bf16DotKernelName(Bf16DotKernelNow())
+                                                                               : "float32";
+  EXPECT_EQ((*engine)->Info().product_kernel, kernel);
   return got;
 }
 

@@ -101,6 +101,7 @@ TEST(Engine, InfoReportsTheWindowGroupsAndTheirMemoryBound) {
   EXPECT_EQ(info.attention_windows, c.attention_windows);
   EXPECT_TRUE(info.native_windows.empty());  // not overridden
   EXPECT_EQ(info.dtype, "float32");
+  EXPECT_EQ(info.product_kernel, "float32");
   EXPECT_EQ(info.kv_dtype, "float32");
   EXPECT_EQ(info.device, "cpu");
   EXPECT_EQ(info.max_sequence_length, 0);  // every window finite: no length limit

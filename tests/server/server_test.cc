@@ -448,6 +448,7 @@ TEST_F(ServerTest, GetModelInfoAndTokenize) {
   EXPECT_EQ(info.kv_dtype(), "float32");
   EXPECT_EQ(info.device(), "cpu");
   EXPECT_EQ(info.dtype(), "float32");
+  EXPECT_EQ(info.product_kernel(), "float32");
   ASSERT_EQ(info.eos_token_ids_size(), 1);
   EXPECT_EQ(info.eos_token_ids(0), info.eos_token_id());
   EXPECT_EQ(info.native_windows_size(), 0);  // the windows are the model's own
