@@ -44,7 +44,7 @@ void PackForAmx(const Bf16* x, int64_t rows, int64_t in, Bf16* packed);
 // As ChunkAvx512Bf16, on the tile unit, from p.x packed by PackForAmx. Each output is the sum of
 // its 32-column chunks in column order, accumulated in fp32 by the unit, then the columns past
 // the last multiple of 32 added in order: the same whatever the tile or the number of rows.
-// Only where CpuHasAmxBf16().
+// Only where CpuHasAmxBf16(), and for p.rows > 0.
 void ChunkAmxBf16(const Product& p, const Bf16* packed, int64_t begin, int64_t end);
 
 }  // namespace bf16dot

@@ -260,6 +260,9 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 
 void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,
                         float* y, int64_t y_stride, bool accumulate) {
+  // No rows (a step whose prompt chunks end no prompt: no logits): nothing to compute, and no
+  // tile shapes to load (the unit rejects a configuration with empty rows).
+  if (rows == 0) return;
   // x rounded once, on the calling thread, into a buffer kept for the next product.
   const Bf16DotKernel kernel = Bf16DotKernelNow();
   if (kernel == Bf16DotKernel::kAmx) {

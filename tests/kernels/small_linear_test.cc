@@ -461,6 +461,17 @@ TEST_P(Bf16DotKernels, MatchTheReferenceForEveryShape) {
   }
 }
 
+// No rows (a step whose prompt chunks end no prompt computes no logits): y stays as it was.
+TEST_P(Bf16DotKernels, NoRowsWriteNothing) {
+  const int64_t in = 64, out = 40;
+  std::vector<Bf16> w(out * in, ToBf16(1.f));
+  std::vector<float> x(in, 1.f), y(out, 7.f);
+  for (bool accumulate : {false, true}) {
+    SmallLinearBf16Dot(x.data(), 0, in, w.data(), out, y.data(), out, accumulate);
+    for (float v : y) ASSERT_EQ(v, 7.f) << Bf16DotKernelName(GetParam());
+  }
+}
+
 TEST_P(Bf16DotKernels, ARowsOutputsDoNotDependOnTheOtherRows) {
   std::mt19937 rng(6);
   std::normal_distribution<float> normal(0.f, 1.f);

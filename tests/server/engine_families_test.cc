@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/small_linear.h"
@@ -311,6 +312,64 @@ TEST(EngineFamilies, Bf16ActivationPromptsComputeAsDecodeSteps) {
     const double apart_from_exact = SameInEveryStepSize(steps_of_7, steps_of_128, exact, tokens.size());
     EXPECT_GT(apart_from_exact, 1e-4) << "the activations were not rounded";
     EXPECT_LT(apart_from_exact, 0.1) << "further from float32 activations than rounding explains";
+  }
+  ASSERT_TRUE(SetBf16DotKernel(Bf16DotKernel::kAuto));
+}
+
+// Greedy tokens and their log-probabilities of generating `max_tokens` after `prompt`, with
+// bfloat16 weights and activations, in steps of at most `step` tokens.
+std::pair<std::vector<int32_t>, std::vector<float>> GenerateBf16(const ModelConfig& config,
+                                                                 const ModelWeights& weights,
+                                                                 const std::vector<int32_t>& prompt,
+                                                                 int max_tokens, int64_t step) {
+  EngineOptions o;
+  o.kv_cache_bytes = 8 << 20;
+  o.max_model_len = 1024;
+  o.max_tokens_per_step = step;
+  o.dtype = at::kBFloat16;
+  o.activation_dtype = at::kBFloat16;
+  auto engine = Engine::Create(config, weights, std::make_unique<ByteTokenizer>(), o);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  GenerateOptions g;
+  g.max_tokens = max_tokens;
+  g.ignore_eos = true;
+  g.sampling.temperature = 0;
+  g.logprobs = true;
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  bool done = false;
+  auto id = (*engine)->SubmitGenerate(prompt, g, [&](EngineEvent e) {
+    tokens.insert(tokens.end(), e.token_ids.begin(), e.token_ids.end());
+    for (const SampleResult& r : e.logprobs) logprobs.push_back(r.logprob);
+    if (e.finished) {
+      EXPECT_TRUE(e.error.ok()) << e.error;
+      done = true;
+    }
+  });
+  EXPECT_TRUE(id.ok()) << id.status();
+  for (int i = 0; i < 1000 && !done; ++i) (*engine)->Step();
+  EXPECT_TRUE(done);
+  return {tokens, logprobs};
+}
+
+// A prompt longer than a step is computed in chunks, and the steps before its last chunk ask for
+// no logits: products of no rows, which the AMX kernel must not hand to the tile unit (it
+// rejects empty tile shapes, and the process died). On every bfloat16 kernel the CPU has, the
+// chunked prompt generates what the same prompt in one step does.
+TEST(EngineFamilies, Bf16PromptsLongerThanAStepGenerateAsInOne) {
+  const ModelConfig config = SmallLlama();
+  const ModelWeights weights = RandomModelWeights(config, 8);
+  std::vector<int32_t> prompt = Tokens300(17, 3);
+  prompt.resize(40);
+  for (Bf16DotKernel kernel : {Bf16DotKernel::kWidened, Bf16DotKernel::kAvx512Bf16, Bf16DotKernel::kAmx}) {
+    if (!SetBf16DotKernel(kernel)) continue;  // not on this CPU
+    SCOPED_TRACE(Bf16DotKernelName(kernel));
+    const auto [chunked_tokens, chunked] = GenerateBf16(config, weights, prompt, 6, 16);
+    const auto [whole_tokens, whole] = GenerateBf16(config, weights, prompt, 6, 64);
+    EXPECT_EQ(chunked_tokens.size(), 6u);
+    EXPECT_EQ(chunked_tokens, whole_tokens);
+    ASSERT_EQ(chunked.size(), whole.size());
+    for (size_t i = 0; i < chunked.size(); ++i) EXPECT_NEAR(chunked[i], whole[i], 2e-5) << "token " << i;
   }
   ASSERT_TRUE(SetBf16DotKernel(Bf16DotKernel::kAuto));
 }
