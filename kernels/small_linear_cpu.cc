@@ -263,27 +263,24 @@ void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w,
   // No rows (a step whose prompt chunks end no prompt: no logits): nothing to compute, and no
   // tile shapes to load (the unit rejects a configuration with empty rows).
   if (rows == 0) return;
-  // x rounded once, on the calling thread, into a buffer kept for the next product.
+  // x rounded once, on the calling thread, into a buffer kept for the next product (for AMX
+  // also packed into the tile unit's B operand).
   const Bf16DotKernel kernel = Bf16DotKernelNow();
-  if (kernel == Bf16DotKernel::kAmx) {
+  if (kernel != Bf16DotKernel::kWidened) {
     thread_local std::vector<Bf16> xb, packed;
     xb.resize(rows * in);
     bf16dot::RoundToBf16(x, rows * in, xb.data());
-    packed.resize(bf16dot::AmxPackedSize(rows, in));
-    bf16dot::PackForAmx(xb.data(), rows, in, packed.data());
     const bf16dot::Product p{xb.data(), rows, in, w, y, y_stride, accumulate};
-    const Bf16* const pk = packed.data();
-    ForOutputShares(out, out * in * rows,
-                    [&](int64_t begin, int64_t end) { bf16dot::ChunkAmxBf16(p, pk, begin, end); });
-    return;
-  }
-  if (kernel == Bf16DotKernel::kAvx512Bf16) {
-    thread_local std::vector<Bf16> xb;
-    xb.resize(rows * in);
-    bf16dot::RoundToBf16(x, rows * in, xb.data());
-    const bf16dot::Product p{xb.data(), rows, in, w, y, y_stride, accumulate};
-    ForOutputShares(out, out * in * rows,
-                    [&](int64_t begin, int64_t end) { bf16dot::ChunkAvx512Bf16(p, begin, end); });
+    if (kernel == Bf16DotKernel::kAmx) {
+      packed.resize(bf16dot::AmxPackedSize(rows, in));
+      bf16dot::PackForAmx(xb.data(), rows, in, packed.data());
+      const Bf16* const pk = packed.data();
+      ForOutputShares(out, out * in * rows,
+                      [&](int64_t begin, int64_t end) { bf16dot::ChunkAmxBf16(p, pk, begin, end); });
+    } else {
+      ForOutputShares(out, out * in * rows,
+                      [&](int64_t begin, int64_t end) { bf16dot::ChunkAvx512Bf16(p, begin, end); });
+    }
     return;
   }
   // The widened kernel sums each output the same way in every tile too (fold16.h), and a
