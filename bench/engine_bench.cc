@@ -273,7 +273,8 @@ int main(int argc, char** argv) {
       if (ok) dir.kv_dtype = *t;
     } else if (flag == "--int8_kernel") {
       ok = false;
-      for (Int8Kernel k : {Int8Kernel::kAuto, Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+      for (Int8Kernel k : {Int8Kernel::kAuto, Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni,
+                           Int8Kernel::kAmx}) {
         if (value == Int8KernelName(k)) {
           dir.int8_kernel = k;
           ok = true;

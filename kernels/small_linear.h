@@ -66,14 +66,24 @@ enum class Int8Layout {
   // nibble, as value + 8 (llama.cpp's q4_0 order); scales [out, Int8Groups(in)] as kRows. The
   // AVX2 kernel reads it for any number of rows; other kernels take the dequantized weights.
   kRowsQ4,
+  // What PackInt8Tiles writes from kRows for the AVX-512 VNNI and AMX-INT8 kernels (`in` a
+  // multiple of 32): rows in tiles of 16 (the last one padded with zero rows), each tile a run of
+  // kInt8Tile16GroupBytes per group of 32 columns: 8 units of 4 columns, each unit the 16 rows'
+  // 4 bytes side by side (a 64-byte vector, row j in lane j), then the 16 rows' fp32 scales of
+  // the group. A group is both the tile unit's B operand (8 lines of 64 bytes) and 8 vectors
+  // whose lanes are outputs for vpdpbusd against one broadcast unit of x: each output's group
+  // is summed exactly in int32 and scaled once, by either kernel, so their bits are the same.
+  kTiles16,
 };
 inline constexpr int64_t kInt8TileRows = 8;
+inline constexpr int64_t kInt8Tile16Rows = 16;
+inline constexpr int64_t kInt8Tile16GroupBytes = kInt8Tile16Rows * (kInt8Group + sizeof(float));
 inline constexpr int64_t kInt8TileChunkBytes = kInt8TileRows * (64 + 2 * sizeof(float));
 inline constexpr int64_t kQ4TileChunkBytes = kInt8TileRows * (32 + 2 * sizeof(float));
 struct Int8Matrix {
-  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4): Int8TilesBytes(out, in, layout);
-                                   // kRowsQ4: [out, in / 2]
-  const float* scales = nullptr;   // kRows(Q4): [out, Int8Groups(in)]; kTiles8(Q4): unused (in q)
+  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4), kTiles16:
+                                   // Int8TilesBytes(out, in, layout); kRowsQ4: [out, in / 2]
+  const float* scales = nullptr;   // kRows(Q4): [out, Int8Groups(in)]; tiles: unused (in q)
   int64_t out = 0;
   Int8Layout layout = Int8Layout::kRows;
 };
@@ -87,9 +97,14 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 // the widened fp32 kernel: exact products of the dequantized weights. Every number of rows takes
 // the same integer kernel, so a row's outputs do not depend on the rows beside it (on AVX2,
 // with too few registers for row tiles, each 4-output tile is read from L1 for every row of
-// x). A kTiles8 matrix takes the VNNI kernel; forced onto
-// another, it runs as exact fp32 products of its dequantized weights (for tests and benchmarks).
-enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni };
+// x). A kTiles8 matrix takes the VNNI kernel, a kTiles16 one the VNNI or (where the CPU has
+// AMX-INT8, from kInt8AmxMinRows rows) the AMX kernel, which give the same bits; forced onto
+// another, a tiled matrix runs as exact fp32 products of its dequantized weights (for tests and
+// benchmarks). kAmx forced: AMX for kTiles16 matrices at any number of rows, VNNI for others.
+enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni, kAmx };
+// From this many rows kAuto takes the tile unit for kTiles16 products (at fewer, one row of x
+// fills a sixteenth of a tile and the VNNI kernel is as fast).
+inline constexpr int64_t kInt8AmxMinRows = 4;
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
 // changing nothing, when the CPU lacks it. Not to be called while products run.
 bool SetInt8Kernel(Int8Kernel kernel);
@@ -105,12 +120,12 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
 // they are; PackInt8Tiles(..., kTiles8Q4) halves them for the VNNI kernel. An eighth of fp32's
 // bytes plus the scales: what a batch-1 decode reads per token.
 void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
-// Whether SmallLinear reads Int8Layout::kTiles8 (and kTiles8Q4) faster than kRows for `in`
-// columns with the kernel it takes now (the AVX-512 VNNI one, unless another is forced): decide
-// at load.
+// Whether SmallLinear reads tiles (kTiles16 for int8, kTiles8Q4 for q4) faster than kRows for
+// `in` columns with the kernel it takes now (the AVX-512 VNNI or AMX one, unless another is
+// forced): decide at load.
 bool Int8TilesPreferred(int64_t in);
-// The bytes of a kTiles8 or kTiles8Q4 matrix, and the packing of a kRows one into them (`in` %
-// 64 == 0; for kTiles8Q4, q's values in [-8, 7]).
+// The bytes of a kTiles8, kTiles8Q4 or kTiles16 matrix, and the packing of a kRows one into
+// them (`in` % 64 == 0; for kTiles8Q4, q's values in [-8, 7]).
 int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout = Int8Layout::kTiles8);
 void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
                    Int8Layout layout = Int8Layout::kTiles8);

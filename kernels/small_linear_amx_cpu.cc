@@ -9,14 +9,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/amx.h"
 #include "kernels/vec16.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#if MSWA_AMX_X86
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define MSWA_AMX_X86 1
 #endif
 
 namespace mswa {
@@ -56,33 +56,12 @@ void PackForAmx(const Bf16* x, int64_t rows, int64_t in, Bf16* packed) {
 
 namespace {
 
-constexpr int kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
-constexpr int kXfeatureXtiledata = 18;     // the tile data registers
-
-bool CpuAndOsHaveAmx() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
-  if (!amx_bf16 || !amx_tile) return false;
-  // Linux hands out the 8 KiB tile state only to processes that ask (5.16 and later).
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-}
-
 #define MSWA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f")))
 
 // Tiles: 0-3 the sums (A tile a times B tile b in 2a + b), 4-5 weights (A), 6-7 activations (B).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Loads the tile shapes for m outputs by n rows of x (on every call: other code on the thread,
-// a library's own AMX kernels, may have loaded shapes of its own since).
+// Loads the shapes for m outputs by n rows of x.
 MSWA_AMX_TARGET void Configure(int64_t m, int64_t n) {
-  TileConfig cfg;
+  amx::TileConfig cfg;
   for (int t = 0; t < 4; ++t) {
     cfg.rows[t] = static_cast<uint8_t>(m);
     cfg.colsb[t] = static_cast<uint16_t>(4 * n);
@@ -95,11 +74,7 @@ MSWA_AMX_TARGET void Configure(int64_t m, int64_t n) {
     cfg.rows[t] = 16;
     cfg.colsb[t] = static_cast<uint16_t>(4 * n);
   }
-  // Not _tile_loadconfig: GCC 12's declares only the first 8 bytes of the configuration read,
-  // and at -O1 drops the stores of the shapes as dead (the tiles then stay unconfigured and the
-  // first tile instruction faults). The whole 64 bytes as the operand, and a barrier so that no
-  // store the tile loads read (the packed activations) is moved past them.
-  __asm__ volatile("ldtilecfg %0" : : "m"(cfg) : "memory");
+  amx::LoadConfig(cfg);
 }
 
 struct AmxProduct {
@@ -187,7 +162,7 @@ MSWA_AMX_TARGET void Outputs(const AmxProduct& a, int64_t m, int64_t o, bool pre
 }  // namespace
 
 bool CpuHasAmxBf16() {
-  static const bool has = CpuAndOsHaveAmx();
+  static const bool has = amx::CpuAndOsHave(amx::Unit::kBf16);
   return has;
 }
 
@@ -220,4 +195,21 @@ void ChunkAmxBf16(const Product&, const Bf16*, int64_t, int64_t) {}
 #endif
 
 }  // namespace bf16dot
+
+#if MSWA_AMX_X86
+namespace amx {
+
+bool CpuAndOsHave(Unit unit) {
+  constexpr int kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
+  constexpr int kXfeatureXtiledata = 18;     // the tile data registers
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx >> 24) & 1, has_unit = (edx >> static_cast<int>(unit)) & 1;
+  if (!tile || !has_unit) return false;
+  static const bool granted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  return granted;
+}
+
+}  // namespace amx
+#endif
 }  // namespace mswa

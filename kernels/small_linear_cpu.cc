@@ -193,9 +193,10 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
   Chunk(x, rows, in, w, begin, end, y, y_stride, accumulate);
 }
 
-// Output rows split between the threads in multiples of 8 (the one-row tiles). The first 7/8
+// Output rows split between the threads in multiples of `unit` (8: the one-row tiles; 16 for
+// kTiles16's tiles). The first 7/8
 // go in even shares, one contiguous range of the weights per thread, fn(begin, end); the rest
-// in chunks of at least 8 rows that the threads claim as they finish, so they end together.
+// in chunks of at least `unit` rows that the threads claim as they finish, so they end together.
 // Chunks of a fixed size for the whole product left a thread idle for up to a chunk at the end
 // of every product, which at decode sizes (a few hundred output rows split among two threads:
 // 192 rows made 2 chunks against 1) cost a third of the time; even shares alone left the two
@@ -203,7 +204,7 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 // not get equal shares of the memory bandwidth). A row's outputs do not depend on the range
 // it is computed in. `work` (multiply-adds) below 2^15 stays on the calling thread.
 template <typename Fn>
-void ForOutputShares(int64_t out, int64_t work, const Fn& fn) {
+void ForOutputShares(int64_t out, int64_t work, const Fn& fn, int64_t unit = 8) {
   std::atomic<int64_t> next_chunk{0};
 #pragma omp parallel if (work > (1 << 15))
   {
@@ -211,17 +212,17 @@ void ForOutputShares(int64_t out, int64_t work, const Fn& fn) {
     if (threads == 1) {
       fn(0, out);
     } else {
-      const int64_t rows8 = (out + 7) / 8;                         // row groups of 8
+      const int64_t rows8 = (out + unit - 1) / unit;               // row groups of `unit`
       const int64_t tail8 = std::max<int64_t>(rows8 / 8, threads);  // claimed in chunks
       const int64_t share8 = std::max<int64_t>(0, rows8 - tail8) / threads;
       const int64_t shared_end = share8 * threads;
       const int64_t chunk8 = std::max<int64_t>(1, (rows8 - shared_end) / (2 * threads));
       const int64_t t = omp_get_thread_num();
-      if (share8 > 0) fn(t * share8 * 8, std::min(out, (t + 1) * share8 * 8));
+      if (share8 > 0) fn(t * share8 * unit, std::min(out, (t + 1) * share8 * unit));
       for (;;) {
         const int64_t c = shared_end + chunk8 * next_chunk.fetch_add(1, std::memory_order_relaxed);
         if (c >= rows8) break;
-        fn(c * 8, std::min(out, (c + chunk8) * 8));
+        fn(c * unit, std::min(out, (c + chunk8) * unit));
       }
     }
   }
@@ -242,6 +243,7 @@ bool CpuHas(Int8Kernel kernel) {
   switch (kernel) {
     case Int8Kernel::kAvx512Vnni: return q8::CpuHasAvx512Vnni();
     case Int8Kernel::kAvx2: return q8::CpuHasAvx2();
+    case Int8Kernel::kAmx: return q8::CpuHasAmxInt8();
     default: return true;
   }
 }
@@ -325,7 +327,8 @@ bool SetInt8Kernel(Int8Kernel kernel) {
 Int8Kernel Int8KernelFor(int64_t rows, int64_t in) {
   Int8Kernel kernel = g_int8_kernel.load(std::memory_order_relaxed);
   if (kernel == Int8Kernel::kAuto) {
-    kernel = q8::CpuHasAvx512Vnni() ? Int8Kernel::kAvx512Vnni
+    kernel = q8::CpuHasAmxInt8() && rows >= kInt8AmxMinRows ? Int8Kernel::kAmx
+             : q8::CpuHasAvx512Vnni()                        ? Int8Kernel::kAvx512Vnni
              : q8::CpuHasAvx2()     ? Int8Kernel::kAvx2
                                     : Int8Kernel::kWidened;
   }
@@ -339,6 +342,7 @@ const char* Int8KernelName(Int8Kernel kernel) {
     case Int8Kernel::kWidened: return "widened";
     case Int8Kernel::kAvx2: return "avx2";
     case Int8Kernel::kAvx512Vnni: return "avx512vnni";
+    case Int8Kernel::kAmx: return "amxint8";
   }
   return "?";
 }
@@ -346,10 +350,13 @@ const char* Int8KernelName(Int8Kernel kernel) {
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
   const bool tiles = w.layout == Int8Layout::kTiles8 || w.layout == Int8Layout::kTiles8Q4;
+  const bool tiles16 = w.layout == Int8Layout::kTiles16;
   // kRowsQ4 takes the AVX2 kernel for any number of rows (the widened one reads whole bytes).
   const bool q4_rows = w.layout == Int8Layout::kRowsQ4;
   const Int8Kernel kernel = q4_rows ? Int8KernelFor(1, in) : Int8KernelFor(rows, in);
-  if ((tiles && kernel != Int8Kernel::kAvx512Vnni) || (q4_rows && kernel != Int8Kernel::kAvx2)) {
+  // The tile unit reads kTiles16 only: forced (or chosen) for another layout, VNNI runs.
+  const bool vnni = kernel == Int8Kernel::kAvx512Vnni || kernel == Int8Kernel::kAmx;
+  if (((tiles || tiles16) && !vnni) || (q4_rows && kernel != Int8Kernel::kAvx2)) {
     // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
     // weights, as the widened kernel computes.
     thread_local std::vector<float> dense;
@@ -369,57 +376,25 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
   xq.resize(rows * in);
   xs.resize(rows * groups);
   q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), tiles);
-  const q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
-  const auto chunk = w.layout == Int8Layout::kTiles8Q4   ? q8::ChunkAvx512VnniTilesQ4
-                     : tiles                              ? q8::ChunkAvx512VnniTiles
-                     : q4_rows                            ? q8::ChunkAvx2Q4
-                     : kernel == Int8Kernel::kAvx512Vnni ? q8::ChunkAvx512Vnni
-                                                          : q8::ChunkAvx2;
-  ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
-}
-
-namespace {
-
-// Each kInt8Group values of each row of w: scale = scale_of(group), q = round(w / scale)
-// (nearest even) clamped to [lo, hi].
-template <typename ScaleOf>
-void QuantizeGroups(const float* w, int64_t out, int64_t in, int8_t* q, float* scales, ScaleOf scale_of,
-                    long lo, long hi) {
-  const int64_t groups = Int8Groups(in);
-#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t begin = g * kInt8Group, end = std::min(in, begin + kInt8Group);
-      const float scale = scale_of(w + o * in + begin, w + o * in + end);
-      scales[o * groups + g] = scale;
-      const float inv = scale != 0.f ? 1.f / scale : 0.f;
-      for (int64_t i = begin; i < end; ++i) {
-        q[o * in + i] = static_cast<int8_t>(std::clamp(std::lrint(w[o * in + i] * inv), lo, hi));
-      }
+  q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
+  if (tiles16) {
+    thread_local std::vector<int32_t> xsum128;
+    if (kernel != Int8Kernel::kAmx) {
+      xsum128.resize(rows * groups);
+      q8::XSums128(xq.data(), rows, in, xsum128.data());
+      p.xsum128 = xsum128.data();
     }
+    const auto chunk = kernel == Int8Kernel::kAmx ? q8::ChunkAmxTiles16 : q8::ChunkAvx512VnniTiles16;
+    ForOutputShares(
+        w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); }, kInt8Tile16Rows);
+    return;
   }
-}
-
-}  // namespace
-
-void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
-  const auto max_abs_over_127 = [](const float* begin, const float* end) {
-    float max_abs = 0.f;
-    for (const float* v = begin; v < end; ++v) max_abs = std::max(max_abs, std::fabs(*v));
-    return max_abs / 127.f;
-  };
-  QuantizeGroups(w, out, in, q, scales, max_abs_over_127, -127, 127);
-}
-
-void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales) {
-  const auto largest_over_minus_8 = [](const float* begin, const float* end) {
-    float m = 0.f;  // the value of largest magnitude, sign kept
-    for (const float* v = begin; v < end; ++v) {
-      if (std::fabs(*v) > std::fabs(m)) m = *v;
-    }
-    return m / -8.f;
-  };
-  QuantizeGroups(w, out, in, q, scales, largest_over_minus_8, -8, 7);
+  const auto chunk = w.layout == Int8Layout::kTiles8Q4 ? q8::ChunkAvx512VnniTilesQ4
+                     : tiles                            ? q8::ChunkAvx512VnniTiles
+                     : q4_rows                          ? q8::ChunkAvx2Q4
+                     : vnni                             ? q8::ChunkAvx512Vnni
+                                                        : q8::ChunkAvx2;
+  ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
 }
 
 bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout) {
@@ -428,110 +403,10 @@ bool Int8SmallLinearPreferred(int64_t rows, int64_t in, Int8Layout layout) {
 }
 
 bool Int8TilesPreferred(int64_t in) {
-  return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx512Vnni;
+  const Int8Kernel kernel = Int8KernelFor(1, in);
+  return in % 64 == 0 && (kernel == Int8Kernel::kAvx512Vnni || kernel == Int8Kernel::kAmx);
 }
 
 bool Q4RowsPreferred(int64_t in) { return in % 64 == 0 && Int8KernelFor(1, in) == Int8Kernel::kAvx2; }
-
-void PackQ4Rows(const int8_t* q, int64_t out, int64_t in, int8_t* packed) {
-#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t g = 0; g < in / kInt8Group; ++g) {
-      const int8_t* v = q + o * in + g * kInt8Group;
-      uint8_t* bytes = reinterpret_cast<uint8_t*>(packed + o * (in / 2) + g * (kInt8Group / 2));
-      for (int j = 0; j < kInt8Group / 2; ++j) {
-        bytes[j] = static_cast<uint8_t>(((v[j] + 8) & 0x0F) | ((v[j + 16] + 8) << 4));
-      }
-    }
-  }
-}
-
-namespace {
-
-// A tile chunk's bytes per row of weights, and where its scales start.
-int64_t TileRowBytes(Int8Layout layout) { return layout == Int8Layout::kTiles8Q4 ? 32 : 64; }
-int64_t TileChunkBytes(Int8Layout layout) {
-  return layout == Int8Layout::kTiles8Q4 ? kQ4TileChunkBytes : kInt8TileChunkBytes;
-}
-
-}  // namespace
-
-int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout) {
-  return (out + kInt8TileRows - 1) / kInt8TileRows * (in / 64) * TileChunkBytes(layout);
-}
-
-void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
-                   Int8Layout layout) {
-  const int64_t chunks = in / 64, groups = Int8Groups(in);
-  const int64_t row_bytes = TileRowBytes(layout), chunk_bytes = TileChunkBytes(layout);
-  const bool q4 = layout == Int8Layout::kTiles8Q4;
-  // The padding rows: zero weights (for q4, value 0 is the nibble 8) and zero scales.
-  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in, layout)));
-#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
-    for (int64_t c = 0; c < chunks; ++c) {
-      int8_t* chunk = tiles + (tile * chunks + c) * chunk_bytes;
-      uint8_t* bytes = reinterpret_cast<uint8_t*>(chunk + row_bytes * row);
-      for (int i = 0; i < 64; ++i) {
-        const int p = q8::TilesBytePosition(i);
-        const int8_t v = q[o * in + 64 * c + i];
-        if (!q4) {
-          bytes[p] = static_cast<uint8_t>(v);
-        } else {
-          const uint8_t nibble = static_cast<uint8_t>(v + 8) & 0x0F;
-          bytes[p % 32] |= p < 32 ? nibble : static_cast<uint8_t>(nibble << 4);
-        }
-      }
-      std::memcpy(chunk + kInt8TileRows * row_bytes + 8 * row, scales + o * groups + 2 * c, 2 * sizeof(float));
-    }
-  }
-}
-
-void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t row_end, float* out) {
-  const int64_t groups = Int8Groups(in);
-  if (w.layout == Int8Layout::kRowsQ4) {
-    for (int64_t o = row_begin; o < row_end; ++o) {
-      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(w.q + o * (in / 2));
-      float* yr = out + (o - row_begin) * in;
-      for (int64_t i = 0; i < in; ++i) {
-        const uint8_t byte = bytes[i / kInt8Group * (kInt8Group / 2) + i % (kInt8Group / 2)];
-        const int v = (i % kInt8Group < kInt8Group / 2 ? byte & 0x0F : byte >> 4) - 8;
-        yr[i] = static_cast<float>(v) * w.scales[o * groups + i / kInt8Group];
-      }
-    }
-    return;
-  }
-  if (w.layout != Int8Layout::kRows) {
-    const int64_t chunks = in / 64;
-    const int64_t row_bytes = TileRowBytes(w.layout), chunk_bytes = TileChunkBytes(w.layout);
-    for (int64_t o = row_begin; o < row_end; ++o) {
-      const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
-      float* yr = out + (o - row_begin) * in;
-      for (int64_t c = 0; c < chunks; ++c) {
-        const int8_t* chunk = w.q + (tile * chunks + c) * chunk_bytes;
-        float s[2];
-        std::memcpy(s, chunk + kInt8TileRows * row_bytes + 8 * row, sizeof(s));
-        const int8_t* qr = chunk + row_bytes * row;
-        for (int i = 0; i < 64; ++i) {
-          const int p = q8::TilesBytePosition(i);
-          int v = qr[p];
-          if (w.layout == Int8Layout::kTiles8Q4) {
-            const uint8_t byte = static_cast<uint8_t>(qr[p % 32]);
-            v = (p < 32 ? byte & 0x0F : byte >> 4) - 8;
-          }
-          yr[64 * c + i] = static_cast<float>(v) * s[i / 32];
-        }
-      }
-    }
-    return;
-  }
-  for (int64_t o = row_begin; o < row_end; ++o) {
-    const int8_t* qr = w.q + o * in;
-    const float* sr = w.scales + o * groups;
-    float* yr = out + (o - row_begin) * in;
-    for (int64_t i = 0; i < in; ++i) yr[i] = static_cast<float>(qr[i]) * sr[i / kInt8Group];
-  }
-}
 
 }  // namespace mswa

@@ -33,6 +33,8 @@ struct Product {
   float* y = nullptr;
   int64_t y_stride = 0;
   bool accumulate = false;
+  // kTiles16 on VNNI: 128 times the sum of each group of xq [rows, groups] (XSums128).
+  const int32_t* xsum128 = nullptr;
 };
 
 bool CpuHasAvx512Vnni();
@@ -56,6 +58,19 @@ void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end);
 // (q + 8), the sums started at -8 sum(x) instead of -128 sum(x).
 void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
+
+// ---- Int8Layout::kTiles16 (small_linear_q8_tiles16_cpu.cc): x quantized in row order, begin a
+// multiple of kInt8Tile16Rows. Each output is, over its groups in order, acc = fma(float(s_g),
+// w_scale_g * x_scale_g, acc) with s_g the group's exact int32 sum, on both kernels: the same
+// bits on either, for any number of rows.
+// 128 times each group's sum of xq [rows, in], into out [rows, groups]: vpdpbusd multiplies the
+// weights as unsigned (w + 128), and the VNNI kernel starts each group's sums at minus this.
+void XSums128(const int8_t* xq, int64_t rows, int64_t in, int32_t* out);
+void ChunkAvx512VnniTiles16(const Product& p, int64_t begin, int64_t end);
+// The tile unit: tdpbssd multiplies 16 rows of x by a group's 16 outputs (signed by signed, 32
+// columns) into 16 x 16 exact int32 sums in one instruction, scaled then by AVX-512.
+bool CpuHasAmxInt8();
+void ChunkAmxTiles16(const Product& p, int64_t begin, int64_t end);
 // The same for a kRowsQ4 matrix, for any number of rows: each group's 16 bytes widened to the
 // 32 values in [-8, 7] that ChunkAvx2 reads for a kRows one (so both give the same bits).
 void ChunkAvx2Q4(const Product& p, int64_t begin, int64_t end);

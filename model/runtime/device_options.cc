@@ -127,7 +127,14 @@ std::string ProductKernelName(ModelDevice device, at::ScalarType compute_dtype,
                               at::ScalarType activation_dtype, int64_t in) {
   if (device == ModelDevice::kCuda) return "cuda";
   if (compute_dtype == at::kChar || compute_dtype == at::kQUInt4x2) {
-    return Int8KernelName(Int8KernelFor(1, in));
+    // Where the tile unit takes the products of many rows and VNNI those of few, both: int8's
+    // matrices are kTiles16, which either reads. q4's tiles are read by VNNI alone.
+    const Int8Kernel one = Int8KernelFor(1, in), many = Int8KernelFor(kSmallLinearMaxRows, in);
+    if (compute_dtype == at::kQUInt4x2) {
+      return Int8KernelName(one == Int8Kernel::kAmx ? Int8Kernel::kAvx512Vnni : one);
+    }
+    if (many != one) return std::string(Int8KernelName(many)) + "+" + Int8KernelName(one);
+    return Int8KernelName(one);
   }
   if (activation_dtype == at::kBFloat16) return Bf16DotKernelName(Bf16DotKernelNow());
   return "float32";

@@ -197,11 +197,15 @@ TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
           EXPECT_LE(WorstInt8Error(c, RunInt8(c), quantized_x), 1.0)
               << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
               << (accumulate ? " accumulate" : "");
-          // Packed in tiles: the VNNI kernel's own path; any other kernel forced, exact fp32.
+          // Packed in tiles: the VNNI (and for kTiles16 AMX) kernels' own paths; any other
+          // kernel forced, exact fp32.
           if (in % 64 == 0) {
-            EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c), kernel == Int8Kernel::kAvx512Vnni), 1.0)
-                << "tiles, " << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
-                << (accumulate ? " accumulate" : "");
+            const bool vnni = kernel == Int8Kernel::kAvx512Vnni || kernel == Int8Kernel::kAmx;
+            for (Int8Layout layout : {Int8Layout::kTiles8, Int8Layout::kTiles16}) {
+              EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c, layout), vnni), 1.0)
+                  << (layout == Int8Layout::kTiles8 ? "tiles8, " : "tiles16, ") << Int8KernelName(kernel)
+                  << " rows " << rows << " in " << in << " out " << out << (accumulate ? " accumulate" : "");
+            }
           }
         }
       }
@@ -213,7 +217,8 @@ TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SmallLinear, Int8Kernels,
-                         ::testing::Values(Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni),
+                         ::testing::Values(Int8Kernel::kWidened, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni,
+                                           Int8Kernel::kAmx),
                          [](const auto& info) { return std::string(Int8KernelName(info.param)); });
 
 // The two integer kernels sum the same int8 products exactly, so they differ only by fp32
@@ -230,14 +235,56 @@ TEST(SmallLinear, IntegerKernelsAgree) {
       SetInt8Kernel(Int8Kernel::kAvx2);
       const std::vector<float> avx2 = RunInt8(c);
       SetInt8Kernel(Int8Kernel::kAvx512Vnni);
-      const std::vector<float> vnni = RunInt8(c), tiles = RunInt8Tiles(c);
+      const std::vector<float> vnni = RunInt8(c), tiles = RunInt8Tiles(c),
+                               tiles16 = RunInt8Tiles(c, Int8Layout::kTiles16);
       for (size_t i = 0; i < avx2.size(); ++i) {
         ASSERT_NEAR(avx2[i], vnni[i], 2e-6 * in) << "in " << in << " out " << out << " at " << i;
         ASSERT_NEAR(tiles[i], vnni[i], 2e-6 * in) << "tiles, in " << in << " out " << out << " at " << i;
+        ASSERT_NEAR(tiles16[i], vnni[i], 2e-6 * in) << "tiles16, in " << in << " out " << out << " at " << i;
       }
     }
   }
   SetInt8Kernel(Int8Kernel::kAuto);
+}
+
+// kTiles16: the VNNI and AMX kernels sum each group exactly and scale it alike, so they give
+// the same bits, and a row's outputs are the same bits alone as beside any other rows (a token
+// computes alike in a prompt, a decode step or a batch of any size, whichever kernel each takes).
+TEST(SmallLinear, Tiles16KernelsGiveTheSameBitsForEveryNumberOfRows) {
+  if (!SetInt8Kernel(Int8Kernel::kAvx512Vnni)) GTEST_SKIP() << "needs AVX-512 VNNI";
+  const bool amx = SetInt8Kernel(Int8Kernel::kAmx);
+  std::mt19937 rng(14);
+  for (int64_t rows : {1, 3, 4, 15, 16, 17, 33, 70}) {
+    for (int64_t in : {64, 576, 1536}) {
+      for (int64_t out : {1, 16, 17, 100}) {
+        for (bool accumulate : {false, true}) {
+          const Int8Case c = MakeInt8Case(rng, rows, in, out, accumulate);
+          const std::string where = "rows " + std::to_string(rows) + " in " + std::to_string(in) + " out " +
+                                    std::to_string(out) + (accumulate ? " accumulate" : "");
+          SetInt8Kernel(Int8Kernel::kAvx512Vnni);
+          const std::vector<float> vnni = RunInt8Tiles(c, Int8Layout::kTiles16);
+          EXPECT_LE(WorstInt8Error(c, vnni, /*quantized_x=*/true), 1.0) << where;
+          if (amx) {
+            SetInt8Kernel(Int8Kernel::kAmx);
+            ASSERT_EQ(RunInt8Tiles(c, Int8Layout::kTiles16), vnni) << "amx against vnni, " << where;
+          }
+          SetInt8Kernel(Int8Kernel::kAuto);
+          ASSERT_EQ(RunInt8Tiles(c, Int8Layout::kTiles16), vnni) << "auto, " << where;
+          for (int64_t r : {int64_t{0}, rows - 1}) {
+            Int8Case one = c;
+            one.rows = 1;
+            one.x.assign(c.x.begin() + r * in, c.x.begin() + (r + 1) * in);
+            one.y_before.assign(c.y_before.begin() + r * c.stride, c.y_before.begin() + (r + 1) * c.stride);
+            const std::vector<float> alone = RunInt8Tiles(one, Int8Layout::kTiles16);
+            ASSERT_TRUE(std::equal(alone.begin(), alone.end(), vnni.begin() + r * c.stride))
+                << "row " << r << " alone, " << where;
+          }
+        }
+      }
+    }
+  }
+  SetInt8Kernel(Int8Kernel::kAuto);
+  if (!amx) GTEST_SKIP() << "no AMX-INT8 here: only the VNNI kernel was checked";
 }
 
 // Packing in tiles keeps every weight and scale: any range of rows dequantizes to exactly what
@@ -246,7 +293,11 @@ TEST(SmallLinear, IntegerKernelsAgree) {
 void CheckTilesDequantizeAsRowsDo(const Int8Case& c, Int8Layout layout, int64_t chunk_bytes) {
   const int64_t in = c.in, out = c.out;
   std::vector<int8_t> tiles(Int8TilesBytes(out, in, layout));
-  EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * chunk_bytes);
+  if (layout == Int8Layout::kTiles16) {  // 16 rows x 32 columns and their 16 scales
+    EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 15) / 16 * (in / 32) * chunk_bytes);
+  } else {
+    EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * chunk_bytes);
+  }
   PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data(), layout);
   const Int8Matrix packed{tiles.data(), nullptr, out, layout};
   for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
@@ -260,8 +311,10 @@ void CheckTilesDequantizeAsRowsDo(const Int8Case& c, Int8Layout layout, int64_t 
 TEST(SmallLinear, TilesDequantizeAsRowsDo) {
   std::mt19937 rng(9);
   for (int64_t in : {64, 576}) {
-    for (int64_t out : {1, 8, 13, 40}) {
-      CheckTilesDequantizeAsRowsDo(MakeInt8Case(rng, 1, in, out, false), Int8Layout::kTiles8, 576);
+    for (int64_t out : {1, 8, 13, 16, 40}) {
+      const Int8Case c = MakeInt8Case(rng, 1, in, out, false);
+      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles8, 576);
+      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles16, 576);
     }
   }
 }

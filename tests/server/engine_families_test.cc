@@ -137,11 +137,20 @@ std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& w
     EXPECT_EQ((*engine)->activation_dtype(), *activation_dtype);
   }
   // GetModelInfo names the kernel these products took.
+  // int8 on a CPU with AMX-INT8 names both kernels: the tile unit's for many rows, VNNI's for
+  // few; q4's tiles are VNNI's alone.
   const at::ScalarType t = (*engine)->dtype();
-  const std::string kernel = t == at::kChar || t == at::kQUInt4x2
-                                 ? Int8KernelName(Int8KernelFor(1, config.hidden_size))
-                             : (*engine)->activation_dtype() == at::kBFloat16 ? Bf16DotKernelName(Bf16DotKernelNow())
-                                                                               : "float32";
+  const int64_t in = config.hidden_size;
+  std::string kernel = (*engine)->activation_dtype() == at::kBFloat16 ? Bf16DotKernelName(Bf16DotKernelNow()) : "float32";
+  if (t == at::kChar || t == at::kQUInt4x2) {
+    const Int8Kernel one = Int8KernelFor(1, in), many = Int8KernelFor(64, in);
+    if (t == at::kQUInt4x2 || one == many) {
+      kernel = Int8KernelName(one == Int8Kernel::kAmx && t == at::kQUInt4x2 ? Int8Kernel::kAvx512Vnni : one);
+    } else {
+      EXPECT_EQ(many, Int8Kernel::kAmx);
+      kernel = "amxint8+avx512vnni";
+    }
+  }
   EXPECT_EQ((*engine)->Info().product_kernel, kernel);
   return got;
 }
@@ -239,7 +248,7 @@ TEST(EngineFamilies, Int8PromptsTakeTheIntegerKernelAsDecodeSteps) {
   ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kWidened));
   const std::vector<float> widened = ScoreInSteps(config, weights, tokens, at::kChar, 128);
   int kernels = 0;
-  for (Int8Kernel kernel : {Int8Kernel::kAvx512Vnni, Int8Kernel::kAvx2}) {
+  for (Int8Kernel kernel : {Int8Kernel::kAuto, Int8Kernel::kAvx512Vnni, Int8Kernel::kAmx, Int8Kernel::kAvx2}) {
     if (!SetInt8Kernel(kernel)) continue;
     SCOPED_TRACE(Int8KernelName(kernel));
     ++kernels;
