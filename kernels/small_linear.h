@@ -104,7 +104,7 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni, kAmx };
 // From this many rows kAuto takes the tile unit for kTiles16 products (at fewer, one row of x
 // fills a sixteenth of a tile and the VNNI kernel is as fast).
-inline constexpr int64_t kInt8AmxMinRows = 4;
+inline constexpr int64_t kInt8AmxMinRows = 6;
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
 // changing nothing, when the CPU lacks it. Not to be called while products run.
 bool SetInt8Kernel(Int8Kernel kernel);

@@ -172,11 +172,11 @@ MSWA_T16_AMX_TARGET void Configure(int64_t m) {
   amx::LoadConfig(cfg);
 }
 
-// Group g's sums for m rows of x from xg (their first group) and 16 outputs, into `sums` (m
-// lines of 16 int32); kC: the pair of tiles it takes.
-// (GCC's tile intrinsics take their tile numbers as literals.)
+// Group g's sums for m rows of x from xg (their first group) and 16 outputs, into sums tile kC
+// (Multiply), then stored as m lines of 16 int32 (Store). (GCC's tile intrinsics take their
+// tile numbers as literals.)
 template <int kC>
-MSWA_T16_AMX void Multiply(const Product& p, const int8_t* tile, const int8_t* xg, int64_t g, int32_t* sums) {
+MSWA_T16_AMX void Multiply(const Product& p, const int8_t* tile, const int8_t* xg, int64_t g) {
   const int8_t* x = xg + g * kInt8Group;
   const int8_t* w = tile + g * kInt8Tile16GroupBytes;
   if constexpr (kC == 0) {
@@ -184,36 +184,49 @@ MSWA_T16_AMX void Multiply(const Product& p, const int8_t* tile, const int8_t* x
     _tile_loadd(2, x, p.in);
     _tile_loadd(4, w, 64);
     _tile_dpbssd(0, 2, 4);
-    _tile_stored(0, sums, 64);
   } else {
     _tile_zero(1);
     _tile_loadd(3, x, p.in);
     _tile_loadd(5, w, 64);
     _tile_dpbssd(1, 3, 5);
+  }
+}
+template <int kC>
+MSWA_T16_AMX void StoreSums(int32_t* sums) {
+  if constexpr (kC == 0) {
+    _tile_stored(0, sums, 64);
+  } else {
     _tile_stored(1, sums, 64);
   }
 }
 
-// Group g's sums of m rows (lines of `sums`) scaled into acc.
+// Group g's sums of m rows (lines of `sums`) scaled into acc. All kM lines are scaled, those
+// past m (zeros: the unit stores m) by the last row's scale, and never stored: branches on m
+// kept the accumulators on the stack. The loops unrolled early for the same reason.
 template <int kM>
 MSWA_T16_AMX void ScaleSums(const Product& p, const int8_t* tile, const int32_t* sums, int64_t g, int64_t r,
-                            int64_t m, __m512* acc) {
+                            int64_t m, __m512 (&acc)[kM]) {
   const __m512 ws = _mm512_loadu_ps(GroupScales(tile + g * kInt8Tile16GroupBytes));
+  const float* xs = p.xs + r * p.groups + g;
+#pragma GCC unroll 16
   for (int i = 0; i < kM; ++i) {
-    if (i < m) acc[i] = Scale(_mm512_load_si512(sums + 16 * i), ws, p.xs[(r + i) * p.groups + g], acc[i]);
+    const int64_t row = std::min<int64_t>(i, m - 1);
+    acc[i] = Scale(_mm512_load_si512(sums + 16 * i), ws, xs[row * p.groups], acc[i]);
   }
 }
 
 // One tile of 16 outputs (from o) x m <= kM rows of x from r. The unit multiplies group g + 1
-// while AVX-512 scales group g's sums, stored by the unit as 16 lines of 16 int32.
+// while AVX-512 scales group g's sums (two sums tiles in turn), so neither waits on the other.
 template <int kM>
 MSWA_T16_AMX void TileAmx(const Product& p, const int8_t* tile, int64_t o, int64_t r, int64_t m,
                           int64_t prefetch, const int8_t* stop) {
   __m512 acc[kM];
+#pragma GCC unroll 16
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
-  alignas(64) int32_t sums[2][kInt8Tile16Rows * 16];
+  alignas(64) int32_t sums[2][kInt8Tile16Rows * 16] = {};
   const int8_t* xg = p.xq + r * p.in;
   const int64_t groups = p.groups;
+  Multiply<0>(p, tile, xg, 0);
   for (int64_t g = 0; g < groups; g += 2) {
     if (prefetch > 0) {
       const int8_t* ahead = tile + g * kInt8Tile16GroupBytes + prefetch;
@@ -221,12 +234,16 @@ MSWA_T16_AMX void TileAmx(const Product& p, const int8_t* tile, int64_t o, int64
         _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T1);
       }
     }
-    Multiply<0>(p, tile, xg, g, sums[0]);
-    if (g > 0) ScaleSums<kM>(p, tile, sums[1], g - 1, r, m, acc);
-    if (g + 1 < groups) Multiply<1>(p, tile, xg, g + 1, sums[1]);
+    if (g + 1 < groups) Multiply<1>(p, tile, xg, g + 1);
+    StoreSums<0>(sums[0]);
     ScaleSums<kM>(p, tile, sums[0], g, r, m, acc);
+    if (g + 1 < groups) {
+      if (g + 2 < groups) Multiply<0>(p, tile, xg, g + 2);
+      StoreSums<1>(sums[1]);
+      ScaleSums<kM>(p, tile, sums[1], g + 1, r, m, acc);
+    }
   }
-  if (groups % 2 == 0) ScaleSums<kM>(p, tile, sums[1], groups - 1, r, m, acc);
+#pragma GCC unroll 16
   for (int i = 0; i < kM; ++i) {
     if (i < m) Store(p, acc[i], o, r + i);
   }
