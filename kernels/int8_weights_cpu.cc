@@ -71,68 +71,61 @@ void PackQ4Rows(const int8_t* q, int64_t out, int64_t in, int8_t* packed) {
 
 namespace {
 
-// A tile chunk's bytes per row of weights, and where its scales start.
-int64_t TileRowBytes(Int8Layout layout) { return layout == Int8Layout::kTiles8Q4 ? 32 : 64; }
-int64_t TileChunkBytes(Int8Layout layout) {
-  return layout == Int8Layout::kTiles8Q4 ? kQ4TileChunkBytes : kInt8TileChunkBytes;
-}
-
-// kTiles16: where value i of row o lies (in its tile's group i / kInt8Group), and its scale.
-int64_t Tiles16Byte(int64_t o, int64_t i, int64_t groups) {
+// Where value i of row o lies in a kTiles16(Q4) matrix: the byte of its tile's group i / 32 and,
+// for q4, whether the high nibble; and where the row's scale of group g lies.
+struct Tile16Place {
+  int64_t byte;
+  bool high;
+};
+Tile16Place Tiles16Value(int64_t o, int64_t i, int64_t groups, bool q4) {
   const int64_t tile = o / kInt8Tile16Rows, lane = o % kInt8Tile16Rows;
   const int64_t g = i / kInt8Group, unit = i % kInt8Group / 4;
-  return (tile * groups + g) * kInt8Tile16GroupBytes + 64 * unit + 4 * lane + i % 4;
+  const int64_t group = (tile * groups + g) * (q4 ? kQ4Tile16GroupBytes : kInt8Tile16GroupBytes);
+  if (!q4) return {group + 64 * unit + 4 * lane + i % 4, false};
+  return {group + 64 * (unit % 4) + 4 * lane + i % 4, unit >= 4};
 }
-int64_t Tiles16Scale(int64_t o, int64_t g, int64_t groups) {
+int64_t Tiles16Scale(int64_t o, int64_t g, int64_t groups, bool q4) {
   const int64_t tile = o / kInt8Tile16Rows, lane = o % kInt8Tile16Rows;
-  return (tile * groups + g) * kInt8Tile16GroupBytes + kInt8Tile16Rows * kInt8Group + 4 * lane;
+  const int64_t group_bytes = q4 ? kQ4Tile16GroupBytes : kInt8Tile16GroupBytes;
+  return (tile * groups + g) * group_bytes + kInt8Tile16Rows * kInt8Group / (q4 ? 2 : 1) + 4 * lane;
 }
 
 }  // namespace
 
 int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout) {
-  if (layout == Int8Layout::kTiles16) {
-    return (out + kInt8Tile16Rows - 1) / kInt8Tile16Rows * (in / kInt8Group) * kInt8Tile16GroupBytes;
-  }
-  return (out + kInt8TileRows - 1) / kInt8TileRows * (in / 64) * TileChunkBytes(layout);
+  const int64_t group_bytes = layout == Int8Layout::kTiles16Q4 ? kQ4Tile16GroupBytes : kInt8Tile16GroupBytes;
+  return (out + kInt8Tile16Rows - 1) / kInt8Tile16Rows * (in / kInt8Group) * group_bytes;
 }
 
 void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
                    Int8Layout layout) {
-  if (layout == Int8Layout::kTiles16) {
-    const int64_t groups = in / kInt8Group;
-    std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in, layout)));
-#pragma omp parallel for schedule(static) if (out * in > (1 << 16))
-    for (int64_t o = 0; o < out; ++o) {
-      for (int64_t i = 0; i < in; ++i) tiles[Tiles16Byte(o, i, groups)] = q[o * in + i];
-      for (int64_t g = 0; g < groups; ++g) {
-        std::memcpy(tiles + Tiles16Scale(o, g, groups), scales + o * groups + g, sizeof(float));
+  const int64_t groups = in / kInt8Group;
+  const bool q4 = layout == Int8Layout::kTiles16Q4;
+  // The padding rows: zero weights (for q4, value 0 is the nibble 8: ORed in below) and scales.
+  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in, layout)));
+  if (q4) {
+    for (int64_t o = (out + kInt8Tile16Rows - 1) / kInt8Tile16Rows * kInt8Tile16Rows - 1; o >= out; --o) {
+      for (int64_t i = 0; i < in; ++i) {
+        const Tile16Place at = Tiles16Value(o, i, groups, true);
+        tiles[at.byte] = static_cast<int8_t>(static_cast<uint8_t>(tiles[at.byte]) | (at.high ? 0x80 : 0x08));
       }
     }
-    return;
   }
-  const int64_t chunks = in / 64, groups = Int8Groups(in);
-  const int64_t row_bytes = TileRowBytes(layout), chunk_bytes = TileChunkBytes(layout);
-  const bool q4 = layout == Int8Layout::kTiles8Q4;
-  // The padding rows: zero weights (for q4, value 0 is the nibble 8) and zero scales.
-  std::memset(tiles, 0, static_cast<size_t>(Int8TilesBytes(out, in, layout)));
 #pragma omp parallel for schedule(static) if (out * in > (1 << 16))
   for (int64_t o = 0; o < out; ++o) {
-    const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
-    for (int64_t c = 0; c < chunks; ++c) {
-      int8_t* chunk = tiles + (tile * chunks + c) * chunk_bytes;
-      uint8_t* bytes = reinterpret_cast<uint8_t*>(chunk + row_bytes * row);
-      for (int i = 0; i < 64; ++i) {
-        const int p = q8::TilesBytePosition(i);
-        const int8_t v = q[o * in + 64 * c + i];
-        if (!q4) {
-          bytes[p] = static_cast<uint8_t>(v);
-        } else {
-          const uint8_t nibble = static_cast<uint8_t>(v + 8) & 0x0F;
-          bytes[p % 32] |= p < 32 ? nibble : static_cast<uint8_t>(nibble << 4);
-        }
+    for (int64_t i = 0; i < in; ++i) {
+      const Tile16Place at = Tiles16Value(o, i, groups, q4);
+      const int8_t v = q[o * in + i];
+      if (!q4) {
+        tiles[at.byte] = v;
+      } else {
+        const uint8_t nibble = static_cast<uint8_t>(v + 8) & 0x0F;
+        uint8_t* byte = reinterpret_cast<uint8_t*>(tiles + at.byte);
+        *byte |= at.high ? static_cast<uint8_t>(nibble << 4) : nibble;
       }
-      std::memcpy(chunk + kInt8TileRows * row_bytes + 8 * row, scales + o * groups + 2 * c, 2 * sizeof(float));
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      std::memcpy(tiles + Tiles16Scale(o, g, groups, q4), scales + o * groups + g, sizeof(float));
     }
   }
 }
@@ -151,37 +144,17 @@ void DequantizeInt8(const Int8Matrix& w, int64_t in, int64_t row_begin, int64_t 
     }
     return;
   }
-  if (w.layout == Int8Layout::kTiles16) {
+  if (w.layout == Int8Layout::kTiles16 || w.layout == Int8Layout::kTiles16Q4) {
+    const bool q4 = w.layout == Int8Layout::kTiles16Q4;
     for (int64_t o = row_begin; o < row_end; ++o) {
       float* yr = out + (o - row_begin) * in;
       for (int64_t i = 0; i < in; ++i) {
         float s;
-        std::memcpy(&s, w.q + Tiles16Scale(o, i / kInt8Group, groups), sizeof(s));
-        yr[i] = static_cast<float>(w.q[Tiles16Byte(o, i, groups)]) * s;
-      }
-    }
-    return;
-  }
-  if (w.layout != Int8Layout::kRows) {
-    const int64_t chunks = in / 64;
-    const int64_t row_bytes = TileRowBytes(w.layout), chunk_bytes = TileChunkBytes(w.layout);
-    for (int64_t o = row_begin; o < row_end; ++o) {
-      const int64_t tile = o / kInt8TileRows, row = o % kInt8TileRows;
-      float* yr = out + (o - row_begin) * in;
-      for (int64_t c = 0; c < chunks; ++c) {
-        const int8_t* chunk = w.q + (tile * chunks + c) * chunk_bytes;
-        float s[2];
-        std::memcpy(s, chunk + kInt8TileRows * row_bytes + 8 * row, sizeof(s));
-        const int8_t* qr = chunk + row_bytes * row;
-        for (int i = 0; i < 64; ++i) {
-          const int p = q8::TilesBytePosition(i);
-          int v = qr[p];
-          if (w.layout == Int8Layout::kTiles8Q4) {
-            const uint8_t byte = static_cast<uint8_t>(qr[p % 32]);
-            v = (p < 32 ? byte & 0x0F : byte >> 4) - 8;
-          }
-          yr[64 * c + i] = static_cast<float>(v) * s[i / 32];
-        }
+        std::memcpy(&s, w.q + Tiles16Scale(o, i / kInt8Group, groups, q4), sizeof(s));
+        const Tile16Place at = Tiles16Value(o, i, groups, q4);
+        const uint8_t byte = static_cast<uint8_t>(w.q[at.byte]);
+        const int v = !q4 ? static_cast<int8_t>(byte) : (at.high ? byte >> 4 : byte & 0x0F) - 8;
+        yr[i] = static_cast<float>(v) * s;
       }
     }
     return;

@@ -48,41 +48,31 @@ inline int64_t Int8Groups(int64_t in) { return (in + kInt8Group - 1) / kInt8Grou
 enum class Int8Layout {
   // q [out, in] row-major, scales [out, Int8Groups(in)]: what QuantizeInt8 writes.
   kRows,
-  // What PackInt8Tiles writes from kRows, for the AVX-512 VNNI kernel (`in` a multiple of 64):
-  // rows in tiles of 8 (the last one padded with zero rows), each tile a run of 64-column chunks,
-  // each chunk kInt8TileChunkBytes: the 8 rows' 64 weights, each row's bytes reordered so that
-  // 4-byte lane l holds bytes 4 (l / 2) .. 4 (l / 2) + 3 of group l % 2, then the 8 rows' two
-  // fp32 group scales. A product reads every tile as one stream, the scales beside the weights
-  // they scale, and a row's two scales land on their lanes as one broadcast 8-byte pair.
-  kTiles8,
-  // 4-bit values (QuantizeQ4's) in kTiles8's arrangement at half the bytes: each row's 64 values
-  // of a chunk in 32 bytes, the value kTiles8 puts at byte p (< 32) in the low nibble of byte p
-  // and the one at byte 32 + p in its high nibble, as value + 8 (0 .. 15); the chunk's 8 rows
-  // of 32 bytes, then their 16 fp32 scales (kQ4TileChunkBytes). Only the AVX-512 VNNI kernel
-  // reads it directly; two instructions widen a row's 32 bytes into kTiles8's 64.
-  kTiles8Q4,
   // 4-bit values (QuantizeQ4's) two a byte in rows, for the AVX2 kernel: each row's groups of
   // 32 values in 16 bytes each, value j in the low nibble of byte j and value 16 + j in its high
   // nibble, as value + 8 (llama.cpp's q4_0 order); scales [out, Int8Groups(in)] as kRows. The
   // AVX2 kernel reads it for any number of rows; other kernels take the dequantized weights.
   kRowsQ4,
   // What PackInt8Tiles writes from kRows for the AVX-512 VNNI and AMX-INT8 kernels (`in` a
-  // multiple of 32): rows in tiles of 16 (the last one padded with zero rows), each tile a run of
+  // multiple of 64): rows in tiles of 16 (the last one padded with zero rows), each tile a run of
   // kInt8Tile16GroupBytes per group of 32 columns: 8 units of 4 columns, each unit the 16 rows'
   // 4 bytes side by side (a 64-byte vector, row j in lane j), then the 16 rows' fp32 scales of
   // the group. A group is both the tile unit's B operand (8 lines of 64 bytes) and 8 vectors
   // whose lanes are outputs for vpdpbusd against one broadcast unit of x: each output's group
   // is summed exactly in int32 and scaled once, by either kernel, so their bits are the same.
   kTiles16,
+  // 4-bit values (QuantizeQ4's) in kTiles16's arrangement at half the bytes: each group's
+  // 4 vectors of 64 bytes hold units j (low nibbles) and j + 4 (high nibbles), j = 0 .. 3, as
+  // value + 8 (0 .. 15); then the 16 scales (kQ4Tile16GroupBytes). Two instructions widen a
+  // vector into two of kTiles16's (as unsigned q + 8 for VNNI, signed q for the tile unit).
+  kTiles16Q4,
 };
-inline constexpr int64_t kInt8TileRows = 8;
 inline constexpr int64_t kInt8Tile16Rows = 16;
 inline constexpr int64_t kInt8Tile16GroupBytes = kInt8Tile16Rows * (kInt8Group + sizeof(float));
-inline constexpr int64_t kInt8TileChunkBytes = kInt8TileRows * (64 + 2 * sizeof(float));
-inline constexpr int64_t kQ4TileChunkBytes = kInt8TileRows * (32 + 2 * sizeof(float));
+inline constexpr int64_t kQ4Tile16GroupBytes = kInt8Tile16Rows * (kInt8Group / 2 + sizeof(float));
 struct Int8Matrix {
-  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles8(Q4), kTiles16:
-                                   // Int8TilesBytes(out, in, layout); kRowsQ4: [out, in / 2]
+  const int8_t* q = nullptr;       // kRows: [out, in]; kTiles16(Q4): Int8TilesBytes(out, in,
+                                   // layout); kRowsQ4: [out, in / 2]
   const float* scales = nullptr;   // kRows(Q4): [out, Int8Groups(in)]; tiles: unused (in q)
   int64_t out = 0;
   Int8Layout layout = Int8Layout::kRows;
@@ -97,10 +87,10 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 // the widened fp32 kernel: exact products of the dequantized weights. Every number of rows takes
 // the same integer kernel, so a row's outputs do not depend on the rows beside it (on AVX2,
 // with too few registers for row tiles, each 4-output tile is read from L1 for every row of
-// x). A kTiles8 matrix takes the VNNI kernel, a kTiles16 one the VNNI or (where the CPU has
-// AMX-INT8, from kInt8AmxMinRows rows) the AMX kernel, which give the same bits; forced onto
-// another, a tiled matrix runs as exact fp32 products of its dequantized weights (for tests and
-// benchmarks). kAmx forced: AMX for kTiles16 matrices at any number of rows, VNNI for others.
+// x). A kTiles16(Q4) matrix takes the VNNI or (where the CPU has AMX-INT8, from
+// kInt8AmxMinRows rows) the AMX kernel, which give the same bits; forced onto another, it runs
+// as exact fp32 products of its dequantized weights (for tests and benchmarks). kAmx forced:
+// AMX for tiled matrices at any number of rows, VNNI for kRows ones.
 enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni, kAmx };
 // From this many rows kAuto takes the tile unit for kTiles16 products (at fewer, one row of x
 // fills a sixteenth of a tile and the VNNI kernel is as fast).
@@ -117,18 +107,18 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
 // 4-bit weights, llama.cpp's q4_0 scheme: per kInt8Group values of a row, with m the value of
 // largest magnitude, scale d = m / -8 and q = clamp(round(w / d), -8, 7) (so m itself is exact);
 // a weight is d q. Written as kRows int8 values in [-8, 7], which every int8 kernel reads as
-// they are; PackInt8Tiles(..., kTiles8Q4) halves them for the VNNI kernel. An eighth of fp32's
+// they are; PackInt8Tiles(..., kTiles16Q4) halves them for the VNNI and AMX kernels. An eighth of fp32's
 // bytes plus the scales: what a batch-1 decode reads per token.
 void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
-// Whether SmallLinear reads tiles (kTiles16 for int8, kTiles8Q4 for q4) faster than kRows for
-// `in` columns with the kernel it takes now (the AVX-512 VNNI or AMX one, unless another is
-// forced): decide at load.
+// Whether SmallLinear reads tiles (kTiles16, kTiles16Q4) faster than kRows for `in` columns
+// with the kernel it takes now (the AVX-512 VNNI or AMX one, unless another is forced): decide
+// at load.
 bool Int8TilesPreferred(int64_t in);
-// The bytes of a kTiles8, kTiles8Q4 or kTiles16 matrix, and the packing of a kRows one into
-// them (`in` % 64 == 0; for kTiles8Q4, q's values in [-8, 7]).
-int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout = Int8Layout::kTiles8);
+// The bytes of a kTiles16 or kTiles16Q4 matrix, and the packing of a kRows one into them (`in`
+// % 64 == 0; for kTiles16Q4, q's values in [-8, 7]).
+int64_t Int8TilesBytes(int64_t out, int64_t in, Int8Layout layout = Int8Layout::kTiles16);
 void PackInt8Tiles(const int8_t* q, const float* scales, int64_t out, int64_t in, int8_t* tiles,
-                   Int8Layout layout = Int8Layout::kTiles8);
+                   Int8Layout layout = Int8Layout::kTiles16);
 // Whether the model should pack q4 weights as kRowsQ4 for `in` columns: where the AVX2 kernel
 // runs (no AVX-512 VNNI, or AVX2 forced) and `in` % 64 == 0. Decide at load.
 bool Q4RowsPreferred(int64_t in);

@@ -349,14 +349,14 @@ const char* Int8KernelName(Int8Kernel kernel) {
 
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, float* y,
                  int64_t y_stride, bool accumulate) {
-  const bool tiles = w.layout == Int8Layout::kTiles8 || w.layout == Int8Layout::kTiles8Q4;
-  const bool tiles16 = w.layout == Int8Layout::kTiles16;
+  const bool q4_tiles = w.layout == Int8Layout::kTiles16Q4;
+  const bool tiles = w.layout == Int8Layout::kTiles16 || q4_tiles;
   // kRowsQ4 takes the AVX2 kernel for any number of rows (the widened one reads whole bytes).
   const bool q4_rows = w.layout == Int8Layout::kRowsQ4;
   const Int8Kernel kernel = q4_rows ? Int8KernelFor(1, in) : Int8KernelFor(rows, in);
-  // The tile unit reads kTiles16 only: forced (or chosen) for another layout, VNNI runs.
+  // The tile unit reads the tiled layouts only: forced for kRows, VNNI runs.
   const bool vnni = kernel == Int8Kernel::kAvx512Vnni || kernel == Int8Kernel::kAmx;
-  if (((tiles || tiles16) && !vnni) || (q4_rows && kernel != Int8Kernel::kAvx2)) {
+  if ((tiles && !vnni) || (q4_rows && kernel != Int8Kernel::kAvx2)) {
     // Another kernel forced (tests, benchmarks): exact fp32 products of the dequantized
     // weights, as the widened kernel computes.
     thread_local std::vector<float> dense;
@@ -368,32 +368,29 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
     return Run(ChunkInt8, x, rows, in, Int8Rows{w.q, w.scales, in, Int8Groups(in)}, w.out, y,
                y_stride, accumulate);
   }
-  // x quantized once, on the calling thread, into buffers kept for the next product (in the
-  // weights' byte order).
+  // x quantized once, on the calling thread, into buffers kept for the next product.
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xs;
   const int64_t groups = Int8Groups(in);
   xq.resize(rows * in);
   xs.resize(rows * groups);
-  q8::QuantizeActivations(x, rows, in, xq.data(), xs.data(), tiles);
+  q8::QuantizeActivations(x, rows, in, xq.data(), xs.data());
   q8::Product p{xq.data(), xs.data(), rows, in, groups, w, y, y_stride, accumulate};
-  if (tiles16) {
+  if (tiles) {
     thread_local std::vector<int32_t> xsum128;
     if (kernel != Int8Kernel::kAmx) {
       xsum128.resize(rows * groups);
       q8::XSums128(xq.data(), rows, in, xsum128.data());
       p.xsum128 = xsum128.data();
     }
-    const auto chunk = kernel == Int8Kernel::kAmx ? q8::ChunkAmxTiles16 : q8::ChunkAvx512VnniTiles16;
+    const auto chunk = kernel == Int8Kernel::kAmx ? (q4_tiles ? q8::ChunkAmxTiles16Q4 : q8::ChunkAmxTiles16)
+                       : q4_tiles                   ? q8::ChunkAvx512VnniTiles16Q4
+                                                    : q8::ChunkAvx512VnniTiles16;
     ForOutputShares(
         w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); }, kInt8Tile16Rows);
     return;
   }
-  const auto chunk = w.layout == Int8Layout::kTiles8Q4 ? q8::ChunkAvx512VnniTilesQ4
-                     : tiles                            ? q8::ChunkAvx512VnniTiles
-                     : q4_rows                          ? q8::ChunkAvx2Q4
-                     : vnni                             ? q8::ChunkAvx512Vnni
-                                                        : q8::ChunkAvx2;
+  const auto chunk = q4_rows ? q8::ChunkAvx2Q4 : vnni ? q8::ChunkAvx512Vnni : q8::ChunkAvx2;
   ForOutputShares(w.out, w.out * in * rows, [&](int64_t begin, int64_t end) { chunk(p, begin, end); });
 }
 

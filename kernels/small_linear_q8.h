@@ -10,9 +10,8 @@
 // same products up to fp32 summation order. Against the widened fp32 path this reads the same
 // bytes with about a third of the instructions, which is what batch-1 decode with int8 weights
 // was bound by. Requires `in` a multiple of 64 (whole 64-byte chunks, an even number of groups).
-// The VNNI kernel reads every layout of small_linear.h's Int8Layout; kTiles8 (what the model
-// loads where this kernel runs) is one stream per tile of 8 rows, and its lane order lets a
-// row's two scales reach their lanes by one broadcast instead of a broadcast and a permute.
+// The VNNI kernel reads kRows here, and the tiles of 16 outputs (kTiles16, kTiles16Q4: what the
+// model loads where VNNI runs) in small_linear_q8_tiles16_cpu.cc, as the AMX-INT8 kernel does.
 #pragma once
 
 #include <cstdint>
@@ -40,37 +39,29 @@ struct Product {
 bool CpuHasAvx512Vnni();
 bool CpuHasAvx2();
 
-// Where byte i (0 .. 63) of a row's 64-column chunk goes in an Int8Layout::kTiles8 chunk: lane
-// l = 2 k + g (4 bytes) holds bytes 4 k .. 4 k + 3 of group g.
-inline int TilesBytePosition(int i) { return 8 * ((i % 32) / 4) + 4 * (i / 32) + i % 4; }
+// x [rows, in] into xq and xs, as QuantizeInt8 does weights (round to nearest even).
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs);
 
-// x [rows, in] into xq and xs, as QuantizeInt8 does weights (round to nearest even); with
-// tiles_order (in % 64 == 0) each 64-byte chunk of xq in TilesBytePosition order, as a kTiles8
-// matrix's rows are.
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs,
-                         bool tiles_order = false);
-
-// Output rows [begin, end) of the product, for every row of x: kRows weights, then kTiles8 ones
-// (begin a multiple of kInt8TileRows; x quantized in tiles order).
+// Output rows [begin, end) of the product of kRows weights, for every row of x.
 void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t end);
-void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end);
-// The same for a kTiles8Q4 matrix: each row's 32 bytes widened to kTiles8's 64 unsigned bytes
-// (q + 8), the sums started at -8 sum(x) instead of -128 sum(x).
-void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, int64_t end);
 void ChunkAvx2(const Product& p, int64_t begin, int64_t end);
 
-// ---- Int8Layout::kTiles16 (small_linear_q8_tiles16_cpu.cc): x quantized in row order, begin a
-// multiple of kInt8Tile16Rows. Each output is, over its groups in order, acc = fma(float(s_g),
-// w_scale_g * x_scale_g, acc) with s_g the group's exact int32 sum, on both kernels: the same
-// bits on either, for any number of rows.
+// ---- Int8Layout::kTiles16 and kTiles16Q4 (small_linear_q8_tiles16_cpu.cc): begin a multiple
+// of kInt8Tile16Rows. Each output is, over its groups in order, acc = fma(float(s_g), w_scale_g
+// * x_scale_g, acc) with s_g the group's exact int32 sum, on both kernels and both layouts: the
+// same bits on either, for any number of rows, and for q4 values as for the same values in int8.
 // 128 times each group's sum of xq [rows, in], into out [rows, groups]: vpdpbusd multiplies the
-// weights as unsigned (w + 128), and the VNNI kernel starts each group's sums at minus this.
+// weights as unsigned (w + 128, or q + 8), and the VNNI kernel starts each group's sums at
+// minus this (or a sixteenth of it).
 void XSums128(const int8_t* xq, int64_t rows, int64_t in, int32_t* out);
 void ChunkAvx512VnniTiles16(const Product& p, int64_t begin, int64_t end);
+void ChunkAvx512VnniTiles16Q4(const Product& p, int64_t begin, int64_t end);
 // The tile unit: tdpbssd multiplies 16 rows of x by a group's 16 outputs (signed by signed, 32
-// columns) into 16 x 16 exact int32 sums in one instruction, scaled then by AVX-512.
+// columns) into 16 x 16 exact int32 sums in one instruction, scaled then by AVX-512. q4 tiles
+// are widened to kTiles16's bytes one tile at a time (in L1) and read as those.
 bool CpuHasAmxInt8();
 void ChunkAmxTiles16(const Product& p, int64_t begin, int64_t end);
+void ChunkAmxTiles16Q4(const Product& p, int64_t begin, int64_t end);
 // The same for a kRowsQ4 matrix, for any number of rows: each group's 16 bytes widened to the
 // 32 values in [-8, 7] that ChunkAvx2 reads for a kRows one (so both give the same bits).
 void ChunkAvx2Q4(const Product& p, int64_t begin, int64_t end);

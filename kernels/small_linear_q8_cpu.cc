@@ -51,29 +51,18 @@ MSWA_VNNI __m512 PairScales(const float* s) {
                                alternating);
 }
 
-// A row's two group scales (an 8-byte pair) on every lane pair: in tiles order, lane l holds
-// group l % 2.
-MSWA_VNNI __m512 AlternatingScales(const void* s) {
-  double pair;
-  std::memcpy(&pair, s, sizeof(pair));
-  return _mm512_castpd_ps(_mm512_set1_pd(pair));
-}
-
-// Chunk c of rows r .. r + kR - 1 of x, for both layouts. vpdpbusd multiplies unsigned by
-// signed bytes: the weights take the unsigned side as w + 128 (flipping the sign bit of an int8
-// adds 128 mod 256), so each dot product comes out as sum(w x) + 128 sum(x). The 128 sum(x) of
-// each lane's four bytes is computed here, once per row and chunk, and starts every output's
-// sum negated (`start`): one vpdpbusd per output and row. xsv: the chunk's two group scales on
-// their lanes (halves in row order; alternate lanes in tiles order).
-// With kQ4 the weights' unsigned bytes are q + 8 (0 .. 15), so the sums start at -8 sum(x).
-template <int kR, bool kTilesOrder, bool kQ4 = false>
+// Chunk c of rows r .. r + kR - 1 of x. vpdpbusd multiplies unsigned by signed bytes: the
+// weights take the unsigned side as w + 128 (flipping the sign bit of an int8 adds 128 mod 256),
+// so each dot product comes out as sum(w x) + 128 sum(x). The 128 sum(x) of each lane's four
+// bytes is computed here, once per row and chunk, and starts every output's sum negated
+// (`start`): one vpdpbusd per output and row. xsv: the chunk's two group scales on their lanes.
+template <int kR>
 MSWA_VNNI void LoadXChunk(const Product& p, int64_t r, int64_t c, __m512i* xv, __m512i* start, __m512* xsv) {
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(kQ4 ? 8 : 0x80));
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int rr = 0; rr < kR; ++rr) {
     xv[rr] = _mm512_loadu_si512(p.xq + (r + rr) * p.in + 64 * c);
     start[rr] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv[rr]));
-    const float* scales = p.xs + (r + rr) * p.groups + 2 * c;
-    xsv[rr] = kTilesOrder ? AlternatingScales(scales) : PairScales(scales);
+    xsv[rr] = PairScales(p.xs + (r + rr) * p.groups + 2 * c);
   }
 }
 
@@ -91,7 +80,7 @@ MSWA_VNNI void TileVnni(const Product& p, int64_t o, int64_t r, const int8_t* pr
   for (int64_t c = 0; c < chunks; ++c) {
     __m512i xv[kR], start[kR];
     __m512 xsv[kR];
-    LoadXChunk<kR, false>(p, r, c, xv, start, xsv);
+    LoadXChunk<kR>(p, r, c, xv, start, xsv);
     for (int oo = 0; oo < kO; ++oo) {
       if (prefetch != nullptr) _mm_prefetch(reinterpret_cast<const char*>(prefetch + (c * kO + oo) * 64), _MM_HINT_T1);
       const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(p.w.q + (o + oo) * in + 64 * c), bias);
@@ -146,113 +135,6 @@ MSWA_VNNI void OutputsVnni(const Product& p, int64_t begin, int64_t end) {
     ColumnVnni<kO>(p, o, ahead < stop ? ahead : nullptr);
   }
   for (int64_t o = tiles_end; o < end; ++o) ColumnVnni<1>(p, o, nullptr);
-}
-
-// ---- Int8Layout::kTiles8 and kTiles8Q4 ----
-
-// A tile chunk's layout: kTiles8's 64 bytes per row, or kTiles8Q4's 32 (two values a byte).
-template <bool kQ4>
-struct TileChunk {
-  static constexpr int64_t kRowBytes = kQ4 ? 32 : 64;
-  static constexpr int64_t kBytes = kQ4 ? kQ4TileChunkBytes : kInt8TileChunkBytes;
-};
-
-// Row `row` of a tile chunk as kTiles8's 64 unsigned bytes (w + 128; for q4, q + 8): one load
-// and an xor, or, for q4, the low nibbles of 32 bytes as bytes 0 .. 31 and the high ones as 32
-// .. 63 (PackInt8Tiles put each value where this puts it).
-template <bool kQ4>
-MSWA_VNNI __m512i TileRowUnsigned(const int8_t* chunk, int row) {
-  if constexpr (kQ4) {
-    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + 32 * row));
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(packed, low)),
-                              _mm256_and_si256(_mm256_srli_epi16(packed, 4), low), 1);
-  } else {
-    return _mm512_xor_si512(_mm512_loadu_si512(chunk + 64 * row), _mm512_set1_epi8(static_cast<char>(0x80)));
-  }
-}
-
-// kO outputs (rows `first` .. first + kO - 1 of the tile at `tile`, output o first) x kR rows of
-// x from row r. The tile is read chunk by chunk in address order; prefetch: lines that far ahead
-// of each chunk are asked into L2 (0: none), up to `stop`.
-template <int kO, int kR, bool kQ4>
-MSWA_VNNI void TileOfTiles(const Product& p, const int8_t* tile, int first, int64_t o, int64_t r,
-                           int64_t prefetch, const int8_t* stop) {
-  using Chunk = TileChunk<kQ4>;
-  __m512 acc[kO][kR];
-  for (int oo = 0; oo < kO; ++oo) {
-    for (int rr = 0; rr < kR; ++rr) acc[oo][rr] = _mm512_setzero_ps();
-  }
-  const int64_t in = p.in, chunks = in / 64;
-  const int8_t* chunk = tile;
-  for (int64_t c = 0; c < chunks; ++c, chunk += Chunk::kBytes) {
-    if (prefetch > 0 && chunk + prefetch < stop) {
-      for (int64_t line = 0; line < Chunk::kBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(chunk + prefetch + line), _MM_HINT_T1);
-      }
-    }
-    __m512i xv[kR], start[kR];
-    __m512 xsv[kR];
-    LoadXChunk<kR, true, kQ4>(p, r, c, xv, start, xsv);
-    const int8_t* scales = chunk + kInt8TileRows * Chunk::kRowBytes;
-    for (int oo = 0; oo < kO; ++oo) {
-      const __m512i wu = TileRowUnsigned<kQ4>(chunk, first + oo);
-      const __m512 wsv = AlternatingScales(scales + 8 * (first + oo));
-      for (int rr = 0; rr < kR; ++rr) {
-        const __m512i dots = _mm512_dpbusd_epi32(start[rr], wu, xv[rr]);
-        acc[oo][rr] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wsv, xsv[rr]), acc[oo][rr]);
-      }
-    }
-  }
-  const int64_t outputs = std::min<int64_t>(kO, p.w.out - o);  // the last tile's padding rows
-  for (int rr = 0; rr < kR; ++rr) {
-    float* yr = p.y + (r + rr) * p.y_stride + o;
-    for (int oo = 0; oo < outputs; ++oo) {
-      const float sum = _mm512_reduce_add_ps(acc[oo][rr]);
-      yr[oo] = p.accumulate ? yr[oo] + sum : sum;
-    }
-  }
-}
-
-// Half a tile (4 outputs) for every row of x: tiles of 4 rows, then the rows left over.
-template <bool kQ4>
-MSWA_VNNI void HalfTileRows(const Product& p, const int8_t* tile, int first, int64_t o, int64_t prefetch,
-                            const int8_t* stop) {
-  const int64_t r4 = p.rows / 4 * 4;
-  for (int64_t r = 0; r < r4; r += 4) TileOfTiles<4, 4, kQ4>(p, tile, first, o, r, r == 0 ? prefetch : 0, stop);
-  const int64_t rest_prefetch = r4 == 0 ? prefetch : 0;
-  switch (p.rows - r4) {
-    case 1: TileOfTiles<4, 1, kQ4>(p, tile, first, o, r4, rest_prefetch, stop); break;
-    case 2: TileOfTiles<4, 2, kQ4>(p, tile, first, o, r4, rest_prefetch, stop); break;
-    case 3: TileOfTiles<4, 3, kQ4>(p, tile, first, o, r4, rest_prefetch, stop); break;
-    default: break;
-  }
-}
-
-// Output rows [begin, end) of a tiled product (begin a multiple of kInt8TileRows). One row:
-// whole tiles (eight rows in flight). Several rows: each half tile against tiles of 4 rows of
-// x. Tiles kPrefetchTiles ahead are prefetched as the row-major kernel does, and the second one
-// at the start.
-template <bool kQ4>
-MSWA_VNNI void TiledOutputs(const Product& p, int64_t begin, int64_t end) {
-  const int64_t tile_bytes = p.in / 64 * TileChunk<kQ4>::kBytes;
-  const int8_t* first_tile = p.w.q + begin / kInt8TileRows * tile_bytes;
-  const int64_t tiles = (end - begin + kInt8TileRows - 1) / kInt8TileRows;
-  const int8_t* stop = first_tile + tiles * tile_bytes;
-  for (const int8_t* line = first_tile + tile_bytes; line < std::min(stop, first_tile + 2 * tile_bytes); line += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T1);
-  }
-  const int64_t prefetch = kPrefetchTiles * tile_bytes;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int8_t* tile = first_tile + t * tile_bytes;
-    const int64_t o = begin + t * kInt8TileRows;
-    if (p.rows == 1) {
-      TileOfTiles<8, 1, kQ4>(p, tile, 0, o, 0, prefetch, stop);
-    } else {
-      HalfTileRows<kQ4>(p, tile, 0, o, prefetch, stop);
-      if (o + 4 < p.w.out) HalfTileRows<kQ4>(p, tile, 4, o + 4, 0, stop);
-    }
-  }
 }
 
 MSWA_AVX2 float Sum8(__m256 v) {
@@ -344,39 +226,10 @@ MSWA_VNNI_TARGET void QuantizeGroupsAvx512(const float* x, int64_t rows, int64_t
   }
 }
 
-// QuantizeActivations per 64-value chunk (two groups), each chunk's bytes written in tiles order: the
-// groups' 4-byte units interleaved, unit k of group g at lane 2 k + g.
-MSWA_VNNI_TARGET void QuantizeChunksInTilesOrder(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
-  const int64_t groups = in / kInt8Group;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < in / 64; ++c) {
-      __m128i q[2][2];  // [group][half]: bytes 16 h .. 16 h + 15 of group g
-      for (int g = 0; g < 2; ++g) xs[r * groups + 2 * c + g] = QuantizeGroup(x + r * in + 64 * c + g * kInt8Group, q[g]);
-      __m128i* out = reinterpret_cast<__m128i*>(xq + r * in + 64 * c);
-      _mm_storeu_si128(out, _mm_unpacklo_epi32(q[0][0], q[1][0]));      // units 0, 1
-      _mm_storeu_si128(out + 1, _mm_unpackhi_epi32(q[0][0], q[1][0]));  // units 2, 3
-      _mm_storeu_si128(out + 2, _mm_unpacklo_epi32(q[0][1], q[1][1]));  // units 4, 5
-      _mm_storeu_si128(out + 3, _mm_unpackhi_epi32(q[0][1], q[1][1]));  // units 6, 7
-    }
-  }
-}
-
 }  // namespace
 
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs, bool tiles_order) {
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int8_t* xq, float* xs) {
   const int64_t groups = Int8Groups(in);
-  if (tiles_order) {
-    if (CpuHasAvx512Vnni()) return QuantizeChunksInTilesOrder(x, rows, in, xq, xs);
-    // Row order, then each chunk's bytes moved where a kTiles8 row has them.
-    QuantizeActivations(x, rows, in, xq, xs, false);
-    int8_t moved[64];
-    for (int64_t chunk = 0; chunk < rows * in / 64; ++chunk) {
-      int8_t* q = xq + 64 * chunk;
-      for (int i = 0; i < 64; ++i) moved[TilesBytePosition(i)] = q[i];
-      std::memcpy(q, moved, sizeof(moved));
-    }
-    return;
-  }
   if (in % kInt8Group == 0 && CpuHasAvx512Vnni()) return QuantizeGroupsAvx512(x, rows, in, xq, xs);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
@@ -400,14 +253,6 @@ MSWA_VNNI_TARGET void ChunkAvx512Vnni(const Product& p, int64_t begin, int64_t e
   // tiles of 4 x 4, sixteen accumulators in registers.
   if (p.rows == 1) return OutputsVnni<8>(p, begin, end);
   OutputsVnni<4>(p, begin, end);
-}
-
-MSWA_VNNI_TARGET void ChunkAvx512VnniTiles(const Product& p, int64_t begin, int64_t end) {
-  TiledOutputs<false>(p, begin, end);
-}
-
-MSWA_VNNI_TARGET void ChunkAvx512VnniTilesQ4(const Product& p, int64_t begin, int64_t end) {
-  TiledOutputs<true>(p, begin, end);
 }
 
 namespace {
@@ -466,10 +311,8 @@ MSWA_AVX2_TARGET void ChunkAvx2Q4(const Product& p, int64_t begin, int64_t end) 
 
 bool CpuHasAvx512Vnni() { return false; }
 bool CpuHasAvx2() { return false; }
-void QuantizeActivations(const float*, int64_t, int64_t, int8_t*, float*, bool) {}
+void QuantizeActivations(const float*, int64_t, int64_t, int8_t*, float*) {}
 void ChunkAvx512Vnni(const Product&, int64_t, int64_t) {}
-void ChunkAvx512VnniTiles(const Product&, int64_t, int64_t) {}
-void ChunkAvx512VnniTilesQ4(const Product&, int64_t, int64_t) {}
 void ChunkAvx2(const Product&, int64_t, int64_t) {}
 void ChunkAvx2Q4(const Product&, int64_t, int64_t) {}
 

@@ -127,12 +127,8 @@ std::string ProductKernelName(ModelDevice device, at::ScalarType compute_dtype,
                               at::ScalarType activation_dtype, int64_t in) {
   if (device == ModelDevice::kCuda) return "cuda";
   if (compute_dtype == at::kChar || compute_dtype == at::kQUInt4x2) {
-    // Where the tile unit takes the products of many rows and VNNI those of few, both: int8's
-    // matrices are kTiles16, which either reads. q4's tiles are read by VNNI alone.
+    // Where the tile unit takes the products of many rows and VNNI those of few, both.
     const Int8Kernel one = Int8KernelFor(1, in), many = Int8KernelFor(kSmallLinearMaxRows, in);
-    if (compute_dtype == at::kQUInt4x2) {
-      return Int8KernelName(one == Int8Kernel::kAmx ? Int8Kernel::kAvx512Vnni : one);
-    }
     if (many != one) return std::string(Int8KernelName(many)) + "+" + Int8KernelName(one);
     return Int8KernelName(one);
   }

@@ -227,7 +227,7 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
     m.q = packed;
     m.layout = Int8Layout::kRowsQ4;
   } else if (Int8TilesPreferred(in)) {
-    const Int8Layout layout = q4 ? Int8Layout::kTiles8Q4 : Int8Layout::kTiles16;
+    const Int8Layout layout = q4 ? Int8Layout::kTiles16Q4 : Int8Layout::kTiles16;
     at::Tensor tiles = at::empty({Int8TilesBytes(out, in, layout)}, at::TensorOptions().dtype(at::kChar));
     PackInt8Tiles(m.q.data_ptr<int8_t>(), m.scales.data_ptr<float>(), out, in, tiles.data_ptr<int8_t>(), layout);
     m.q = tiles;

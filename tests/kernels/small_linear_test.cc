@@ -130,8 +130,8 @@ std::vector<float> RunInt8(const Int8Case& c) {
   return y;
 }
 
-// The same product with the weights packed as Int8Layout::kTiles8 or kTiles8Q4 (in % 64 == 0).
-std::vector<float> RunInt8Tiles(const Int8Case& c, Int8Layout layout = Int8Layout::kTiles8) {
+// The same product with the weights packed as Int8Layout::kTiles16 or kTiles16Q4 (in % 64 == 0).
+std::vector<float> RunInt8Tiles(const Int8Case& c, Int8Layout layout = Int8Layout::kTiles16) {
   std::vector<int8_t> tiles(Int8TilesBytes(c.out, c.in, layout));
   PackInt8Tiles(c.q.data(), c.scales.data(), c.out, c.in, tiles.data(), layout);
   std::vector<float> y = c.y_before;
@@ -201,11 +201,9 @@ TEST_P(Int8Kernels, MatchTheReferenceForEveryShape) {
           // kernel forced, exact fp32.
           if (in % 64 == 0) {
             const bool vnni = kernel == Int8Kernel::kAvx512Vnni || kernel == Int8Kernel::kAmx;
-            for (Int8Layout layout : {Int8Layout::kTiles8, Int8Layout::kTiles16}) {
-              EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c, layout), vnni), 1.0)
-                  << (layout == Int8Layout::kTiles8 ? "tiles8, " : "tiles16, ") << Int8KernelName(kernel)
-                  << " rows " << rows << " in " << in << " out " << out << (accumulate ? " accumulate" : "");
-            }
+            EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c), vnni), 1.0)
+                << "tiles, " << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
+                << (accumulate ? " accumulate" : "");
           }
         }
       }
@@ -235,12 +233,10 @@ TEST(SmallLinear, IntegerKernelsAgree) {
       SetInt8Kernel(Int8Kernel::kAvx2);
       const std::vector<float> avx2 = RunInt8(c);
       SetInt8Kernel(Int8Kernel::kAvx512Vnni);
-      const std::vector<float> vnni = RunInt8(c), tiles = RunInt8Tiles(c),
-                               tiles16 = RunInt8Tiles(c, Int8Layout::kTiles16);
+      const std::vector<float> vnni = RunInt8(c), tiles = RunInt8Tiles(c);
       for (size_t i = 0; i < avx2.size(); ++i) {
         ASSERT_NEAR(avx2[i], vnni[i], 2e-6 * in) << "in " << in << " out " << out << " at " << i;
         ASSERT_NEAR(tiles[i], vnni[i], 2e-6 * in) << "tiles, in " << in << " out " << out << " at " << i;
-        ASSERT_NEAR(tiles16[i], vnni[i], 2e-6 * in) << "tiles16, in " << in << " out " << out << " at " << i;
       }
     }
   }
@@ -288,16 +284,12 @@ TEST(SmallLinear, Tiles16KernelsGiveTheSameBitsForEveryNumberOfRows) {
 }
 
 // Packing in tiles keeps every weight and scale: any range of rows dequantizes to exactly what
-// the row-major matrix gives, padding rows of the last tile included nowhere. `chunk_bytes`:
-// what 8 rows x 64 columns take in `layout`.
-void CheckTilesDequantizeAsRowsDo(const Int8Case& c, Int8Layout layout, int64_t chunk_bytes) {
+// the row-major matrix gives, padding rows of the last tile included nowhere. `group_bytes`:
+// what 16 rows x 32 columns take in `layout`.
+void CheckTilesDequantizeAsRowsDo(const Int8Case& c, Int8Layout layout, int64_t group_bytes) {
   const int64_t in = c.in, out = c.out;
   std::vector<int8_t> tiles(Int8TilesBytes(out, in, layout));
-  if (layout == Int8Layout::kTiles16) {  // 16 rows x 32 columns and their 16 scales
-    EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 15) / 16 * (in / 32) * chunk_bytes);
-  } else {
-    EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 7) / 8 * (in / 64) * chunk_bytes);
-  }
+  EXPECT_EQ(static_cast<int64_t>(tiles.size()), (out + 15) / 16 * (in / 32) * group_bytes);
   PackInt8Tiles(c.q.data(), c.scales.data(), out, in, tiles.data(), layout);
   const Int8Matrix packed{tiles.data(), nullptr, out, layout};
   for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, out}, {out / 2, out}, {out - 1, out}}) {
@@ -313,7 +305,6 @@ TEST(SmallLinear, TilesDequantizeAsRowsDo) {
   for (int64_t in : {64, 576}) {
     for (int64_t out : {1, 8, 13, 16, 40}) {
       const Int8Case c = MakeInt8Case(rng, 1, in, out, false);
-      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles8, 576);
       CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles16, 576);
     }
   }
@@ -335,26 +326,33 @@ TEST(SmallLinear, Q4KeepsEachGroupsLargestValueAndPacksLosslessly) {
           }
         }
       }
-      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles8Q4, 320);
+      CheckTilesDequantizeAsRowsDo(c, Int8Layout::kTiles16Q4, 320);
     }
   }
 }
 
-// q4 tiles on the VNNI kernel: within the activations' rounding of the exact product with the
-// dequantized weights, and the same integer sums as the q4 values read one a byte.
+// q4 tiles on the VNNI and AMX kernels: within the activations' rounding of the exact product
+// with the dequantized weights, and the same bits as the same values in int8 tiles (exact
+// integer sums, the same scales), whichever kernel and number of rows.
 TEST(SmallLinear, Q4TilesMatchTheReference) {
   if (!SetInt8Kernel(Int8Kernel::kAvx512Vnni)) GTEST_SKIP() << "needs AVX-512 VNNI";
+  std::vector<Int8Kernel> kernels = {Int8Kernel::kAvx512Vnni};
+  if (SetInt8Kernel(Int8Kernel::kAmx)) kernels.push_back(Int8Kernel::kAmx);
   std::mt19937 rng(11);
-  for (int64_t rows : {1, 2, 4, 5, 64, 130}) {
+  for (int64_t rows : {1, 2, 4, 5, 17, 64, 130}) {
     for (int64_t in : {64, 576, 1536}) {
       for (int64_t out : {1, 9, 64, 130}) {
         for (bool accumulate : {false, true}) {
           const Int8Case c = MakeInt8Case(rng, rows, in, out, accumulate, /*q4=*/true);
-          const std::vector<float> tiles = RunInt8Tiles(c, Int8Layout::kTiles8Q4), bytes = RunInt8(c);
-          EXPECT_LE(WorstInt8Error(c, tiles, /*quantized_x=*/true), 1.0)
-              << "rows " << rows << " in " << in << " out " << out << (accumulate ? " accumulate" : "");
-          for (size_t i = 0; i < tiles.size(); ++i) {
-            ASSERT_NEAR(tiles[i], bytes[i], 2e-6 * in) << "rows " << rows << " in " << in << " out " << out << " at " << i;
+          SetInt8Kernel(Int8Kernel::kAvx512Vnni);
+          const std::vector<float> int8 = RunInt8Tiles(c, Int8Layout::kTiles16);
+          for (Int8Kernel kernel : kernels) {
+            SetInt8Kernel(kernel);
+            const std::vector<float> tiles = RunInt8Tiles(c, Int8Layout::kTiles16Q4);
+            EXPECT_LE(WorstInt8Error(c, tiles, /*quantized_x=*/true), 1.0)
+                << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out
+                << (accumulate ? " accumulate" : "");
+            ASSERT_EQ(tiles, int8) << Int8KernelName(kernel) << " rows " << rows << " in " << in << " out " << out;
           }
         }
       }
@@ -363,7 +361,7 @@ TEST(SmallLinear, Q4TilesMatchTheReference) {
   // Any other kernel forced: exact fp32 products of the dequantized q4 weights.
   SetInt8Kernel(Int8Kernel::kWidened);
   const Int8Case c = MakeInt8Case(rng, 3, 576, 40, false, /*q4=*/true);
-  EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c, Int8Layout::kTiles8Q4), /*quantized_x=*/false), 1.0);
+  EXPECT_LE(WorstInt8Error(c, RunInt8Tiles(c, Int8Layout::kTiles16Q4), /*quantized_x=*/false), 1.0);
   SetInt8Kernel(Int8Kernel::kAuto);
 }
 
@@ -425,26 +423,6 @@ TEST(SmallLinear, Q4RowsOnAvx2MatchTheReference) {
   const Int8Case c = MakeInt8Case(rng, 3, 576, 40, false, /*q4=*/true);
   EXPECT_LE(WorstInt8Error(c, RunQ4Rows(c), /*quantized_x=*/false), 1.0);
   SetInt8Kernel(Int8Kernel::kAuto);
-}
-
-// Tiles order is row order with each chunk's bytes moved to TilesBytePosition, whichever path
-// quantizes (AVX-512 where the CPU has it).
-TEST(SmallLinear, ActivationsInTilesOrder) {
-  std::mt19937 rng(8);
-  std::normal_distribution<float> normal(0.f, 3.f);
-  const int64_t rows = 2, in = 192;
-  std::vector<float> x(rows * in);
-  for (float& v : x) v = normal(rng);
-  std::vector<int8_t> row_q(rows * in), tiles_q(rows * in);
-  std::vector<float> row_s(rows * Int8Groups(in)), tiles_s(rows * Int8Groups(in));
-  q8::QuantizeActivations(x.data(), rows, in, row_q.data(), row_s.data());
-  q8::QuantizeActivations(x.data(), rows, in, tiles_q.data(), tiles_s.data(), /*tiles_order=*/true);
-  EXPECT_EQ(row_s, tiles_s);
-  for (int64_t chunk = 0; chunk < rows * in / 64; ++chunk) {
-    for (int i = 0; i < 64; ++i) {
-      ASSERT_EQ(tiles_q[64 * chunk + q8::TilesBytePosition(i)], row_q[64 * chunk + i]) << "chunk " << chunk << " byte " << i;
-    }
-  }
 }
 
 // Activations are quantized as QuantizeInt8 quantizes weights, byte for byte, whichever code

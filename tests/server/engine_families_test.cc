@@ -137,15 +137,15 @@ std::vector<float> ScoreInSteps(const ModelConfig& config, const ModelWeights& w
     EXPECT_EQ((*engine)->activation_dtype(), *activation_dtype);
   }
   // GetModelInfo names the kernel these products took.
-  // int8 on a CPU with AMX-INT8 names both kernels: the tile unit's for many rows, VNNI's for
-  // few; q4's tiles are VNNI's alone.
+  // int8 and q4 on a CPU with AMX-INT8 name both kernels: the tile unit's for many rows,
+  // VNNI's for few.
   const at::ScalarType t = (*engine)->dtype();
   const int64_t in = config.hidden_size;
   std::string kernel = (*engine)->activation_dtype() == at::kBFloat16 ? Bf16DotKernelName(Bf16DotKernelNow()) : "float32";
   if (t == at::kChar || t == at::kQUInt4x2) {
     const Int8Kernel one = Int8KernelFor(1, in), many = Int8KernelFor(64, in);
-    if (t == at::kQUInt4x2 || one == many) {
-      kernel = Int8KernelName(one == Int8Kernel::kAmx && t == at::kQUInt4x2 ? Int8Kernel::kAvx512Vnni : one);
+    if (one == many) {
+      kernel = Int8KernelName(one);
     } else {
       EXPECT_EQ(many, Int8Kernel::kAmx);
       kernel = "amxint8+avx512vnni";
@@ -279,6 +279,16 @@ TEST(EngineFamilies, Q4WeightsScoreNearFloat32InEveryStepSize) {
   const double from_widened = SameInEveryStepSize(steps_of_7, steps_of_128, widened, tokens.size());
   // The integer kernels round the activations as well; the widened kernel does not.
   EXPECT_LT(from_widened, 0.05);
+  // The VNNI and AMX kernels each alone, for prompts and decode steps alike (on auto both run:
+  // the tile unit for 7 rows and more, VNNI for fewer).
+  for (Int8Kernel kernel : {Int8Kernel::kAvx512Vnni, Int8Kernel::kAmx}) {
+    if (!SetInt8Kernel(kernel)) continue;
+    SCOPED_TRACE(Int8KernelName(kernel));
+    const std::vector<float> forced_3 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 3);
+    const std::vector<float> forced_128 = ScoreInSteps(config, weights, tokens, at::kQUInt4x2, 128);
+    ASSERT_TRUE(SetInt8Kernel(Int8Kernel::kAuto));
+    EXPECT_LT(SameInEveryStepSize(forced_3, forced_128, steps_of_128, tokens.size()), 2e-5);
+  }
   // The AVX2 kernel (where there is no VNNI) reads the values two a byte in rows, for prompts
   // and decode steps alike.
   if (SetInt8Kernel(Int8Kernel::kAvx2)) {
