@@ -92,8 +92,8 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Int8Matrix& w, 
 // as exact fp32 products of its dequantized weights (for tests and benchmarks). kAmx forced:
 // AMX for tiled matrices at any number of rows, VNNI for kRows ones.
 enum class Int8Kernel { kAuto, kWidened, kAvx2, kAvx512Vnni, kAmx };
-// From this many rows kAuto takes the tile unit for kTiles16 products (at fewer, one row of x
-// fills a sixteenth of a tile and the VNNI kernel is as fast).
+// From this many rows kAuto takes the tile unit for tiled products (at fewer, a row of x fills
+// a sixteenth of a tile and the VNNI kernel is faster: measured crossover, docs/benchmarks.md).
 inline constexpr int64_t kInt8AmxMinRows = 6;
 // Forces a kernel (tests, benchmarks); kAuto restores the best the CPU has. Returns false,
 // changing nothing, when the CPU lacks it. Not to be called while products run.
@@ -107,8 +107,8 @@ void QuantizeInt8(const float* w, int64_t out, int64_t in, int8_t* q, float* sca
 // 4-bit weights, llama.cpp's q4_0 scheme: per kInt8Group values of a row, with m the value of
 // largest magnitude, scale d = m / -8 and q = clamp(round(w / d), -8, 7) (so m itself is exact);
 // a weight is d q. Written as kRows int8 values in [-8, 7], which every int8 kernel reads as
-// they are; PackInt8Tiles(..., kTiles16Q4) halves them for the VNNI and AMX kernels. An eighth of fp32's
-// bytes plus the scales: what a batch-1 decode reads per token.
+// they are; PackInt8Tiles(..., kTiles16Q4) halves them for the VNNI and AMX kernels. An eighth
+// of fp32's bytes plus the scales: what a batch-1 decode reads per token.
 void QuantizeQ4(const float* w, int64_t out, int64_t in, int8_t* q, float* scales);
 // Whether SmallLinear reads tiles (kTiles16, kTiles16Q4) faster than kRows for `in` columns
 // with the kernel it takes now (the AVX-512 VNNI or AMX one, unless another is forced): decide

@@ -210,7 +210,7 @@ MSWA_T16_AMX_TARGET void Configure(int64_t m) {
 }
 
 // Group g's sums for m rows of x from xg (their first group) and 16 outputs, into sums tile kC
-// (Multiply), then stored as m lines of 16 int32 (Store). (GCC's tile intrinsics take their
+// (Multiply), then stored as m lines of 16 int32 (StoreSums). (GCC's tile intrinsics take their
 // tile numbers as literals.)
 template <int kC>
 MSWA_T16_AMX void Multiply(const Product& p, const int8_t* tile, const int8_t* xg, int64_t g) {
