@@ -194,9 +194,9 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 }
 
 // Output rows split between the threads in multiples of `unit` (8: the one-row tiles; 16 for
-// kTiles16's tiles). The first 7/8
-// go in even shares, one contiguous range of the weights per thread, fn(begin, end); the rest
-// in chunks of at least `unit` rows that the threads claim as they finish, so they end together.
+// kTiles16's tiles). The first 7/8 go in even shares, one contiguous range of the weights per
+// thread, fn(begin, end); the rest in chunks of at least `unit` rows that the threads claim as
+// they finish, so they end together.
 // Chunks of a fixed size for the whole product left a thread idle for up to a chunk at the end
 // of every product, which at decode sizes (a few hundred output rows split among two threads:
 // 192 rows made 2 chunks against 1) cost a third of the time; even shares alone left the two
@@ -212,17 +212,17 @@ void ForOutputShares(int64_t out, int64_t work, const Fn& fn, int64_t unit = 8) 
     if (threads == 1) {
       fn(0, out);
     } else {
-      const int64_t rows8 = (out + unit - 1) / unit;               // row groups of `unit`
-      const int64_t tail8 = std::max<int64_t>(rows8 / 8, threads);  // claimed in chunks
-      const int64_t share8 = std::max<int64_t>(0, rows8 - tail8) / threads;
-      const int64_t shared_end = share8 * threads;
-      const int64_t chunk8 = std::max<int64_t>(1, (rows8 - shared_end) / (2 * threads));
+      const int64_t units = (out + unit - 1) / unit;  // row groups of `unit`
+      const int64_t tail_units = std::max<int64_t>(units / 8, threads);  // claimed in chunks
+      const int64_t share_units = std::max<int64_t>(0, units - tail_units) / threads;
+      const int64_t shared_end = share_units * threads;
+      const int64_t chunk_units = std::max<int64_t>(1, (units - shared_end) / (2 * threads));
       const int64_t t = omp_get_thread_num();
-      if (share8 > 0) fn(t * share8 * unit, std::min(out, (t + 1) * share8 * unit));
+      if (share_units > 0) fn(t * share_units * unit, std::min(out, (t + 1) * share_units * unit));
       for (;;) {
-        const int64_t c = shared_end + chunk8 * next_chunk.fetch_add(1, std::memory_order_relaxed);
-        if (c >= rows8) break;
-        fn(c * unit, std::min(out, (c + chunk8) * unit));
+        const int64_t c = shared_end + chunk_units * next_chunk.fetch_add(1, std::memory_order_relaxed);
+        if (c >= units) break;
+        fn(c * unit, std::min(out, (c + chunk_units) * unit));
       }
     }
   }
@@ -329,8 +329,8 @@ Int8Kernel Int8KernelFor(int64_t rows, int64_t in) {
   if (kernel == Int8Kernel::kAuto) {
     kernel = q8::CpuHasAmxInt8() && rows >= kInt8AmxMinRows ? Int8Kernel::kAmx
              : q8::CpuHasAvx512Vnni()                        ? Int8Kernel::kAvx512Vnni
-             : q8::CpuHasAvx2()     ? Int8Kernel::kAvx2
-                                    : Int8Kernel::kWidened;
+             : q8::CpuHasAvx2()                              ? Int8Kernel::kAvx2
+                                                             : Int8Kernel::kWidened;
   }
   if (in % 64 != 0) return Int8Kernel::kWidened;
   return kernel;

@@ -53,7 +53,6 @@ struct Group {
   static constexpr int64_t kWeightBytes = kInt8Tile16Rows * kInt8Group / (kQ4 ? 2 : 1);
   static const float* Scales(const int8_t* group) { return reinterpret_cast<const float*>(group + kWeightBytes); }
 };
-inline const float* GroupScales(const int8_t* group) { return Group<false>::Scales(group); }
 
 // Vector j (0 .. 3) of a q4 group as kTiles16's units j and j + 4: the low and high nibbles,
 // each 0 .. 15 (q + 8).
@@ -243,7 +242,7 @@ MSWA_T16_AMX void StoreSums(int32_t* sums) {
 template <int kM>
 MSWA_T16_AMX void ScaleSums(const Product& p, const int8_t* tile, const int32_t* sums, int64_t g, int64_t r,
                             int64_t m, __m512 (&acc)[kM]) {
-  const __m512 ws = _mm512_loadu_ps(GroupScales(tile + g * kInt8Tile16GroupBytes));
+  const __m512 ws = _mm512_loadu_ps(Group<false>::Scales(tile + g * kInt8Tile16GroupBytes));
   const float* xs = p.xs + r * p.groups + g;
 #pragma GCC unroll 16
   for (int i = 0; i < kM; ++i) {
