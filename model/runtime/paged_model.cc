@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/runtime/huge_pages.h"
 #include "model/runtime/ops.h"
 #include "model/runtime/paged_model_cuda.h"
 #include "model/status_macros.h"
@@ -178,6 +179,21 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   }
   // Everything Forward reads lives on in the layouts above.
   weights = ModelWeights();
+  // The matrices, which every step reads whole, on huge pages (huge_pages.h): decode of fp32
+  // and int8 weights ran 4-17% faster (a page walk per 4 KiB of weights gone). Not with
+  // bfloat16 activations: their decode gained nothing and AMX-BF16 prompts lost 5-13%, for a
+  // reason not found (4 KiB-aligned matrices lost more than 64-byte-aligned ones).
+  std::vector<at::Tensor*> matrices;
+  for (std::vector<Matrix>* list : {&m->w_qkv_, &m->w_gate_up_, &m->w_o_, &m->w_down_}) {
+    for (Matrix& x : *list) matrices.insert(matrices.end(), {&x.w, &x.q, &x.scales});
+  }
+  matrices.insert(matrices.end(), {&m->embed_.w, &m->embed_.q, &m->embed_.scales});
+  if (!config.tie_word_embeddings) {
+    matrices.insert(matrices.end(), {&m->lm_head_.w, &m->lm_head_.q, &m->lm_head_.scales});
+  }
+  // Where it cannot, the matrices stay where they are.
+  if (options.activation_dtype != at::kBFloat16) (void)MoveToHugePages(matrices);
+  if (config.tie_word_embeddings) m->lm_head_ = m->embed_;
 
   const int64_t D = config.head_dim, B = options.block_size;
   for (size_t g = 0; g < groups; ++g) {
