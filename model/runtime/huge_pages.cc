@@ -10,7 +10,10 @@
 #endif
 
 namespace mswa {
+namespace {
 
+// Asks the OS to back [p, p + bytes) with huge pages (only the 2 MiB-aligned pages inside it
+// can be). No effect, and no error, where the OS has none.
 void AdviseHugePages(void* p, size_t bytes) {
 #if defined(MADV_HUGEPAGE)
   // madvise takes whole pages: from the first page boundary inside the range to the last.
@@ -23,6 +26,8 @@ void AdviseHugePages(void* p, size_t bytes) {
   (void)bytes;
 #endif
 }
+
+}  // namespace
 
 bool MoveToHugePages(const std::vector<at::Tensor*>& tensors) {
   // Each tensor at a 64-byte boundary, as LibTorch's own allocations (kernels rely on it for

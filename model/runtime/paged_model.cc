@@ -180,7 +180,7 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
   // Everything Forward reads lives on in the layouts above.
   weights = ModelWeights();
   // The matrices, which every step reads whole, on huge pages (huge_pages.h): decode of fp32
-  // and int8 weights ran 4-17% faster (a page walk per 4 KiB of weights gone). Not with
+  // and int8 weights ran 4-15% faster (a page walk per 4 KiB of weights gone). Not with
   // bfloat16 activations: their decode gained nothing and AMX-BF16 prompts lost 5-13%, for a
   // reason not found (4 KiB-aligned matrices lost more than 64-byte-aligned ones).
   std::vector<at::Tensor*> matrices;
@@ -188,7 +188,9 @@ absl::StatusOr<std::unique_ptr<PagedModel>> PagedModelCpu::Create(const ModelCon
     for (Matrix& x : *list) matrices.insert(matrices.end(), {&x.w, &x.q, &x.scales});
   }
   matrices.insert(matrices.end(), {&m->embed_.w, &m->embed_.q, &m->embed_.scales});
-  if (!config.tie_word_embeddings) {
+  if (config.tie_word_embeddings) {
+    m->lm_head_ = Matrix();  // so that the embedding's old copy goes as it moves
+  } else {
     matrices.insert(matrices.end(), {&m->lm_head_.w, &m->lm_head_.q, &m->lm_head_.scales});
   }
   // Where it cannot, the matrices stay where they are.
