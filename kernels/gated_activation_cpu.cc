@@ -1,6 +1,9 @@
 #include "kernels/gated_activation.h"
 
+#include <algorithm>
+
 #include "kernels/cpu_clones.h"
+#include "kernels/cpu_team.h"
 #include "kernels/vec16.h"
 
 namespace mswa {
@@ -27,8 +30,18 @@ void Row(const float* gate, const float* up, int64_t n, GatedKind kind, float* o
 
 void GatedActivationRows(const float* gate, const float* up, int64_t rows, int64_t n,
                          int64_t stride, GatedKind kind, float* out, int64_t out_stride) {
-#pragma omp parallel for schedule(static) if (rows * n >= (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) Row(gate + r * stride, up + r * stride, n, kind, out + r * out_stride);
+  // Items of up to kColumns values of a row, so that a team shares even one row (decode).
+  constexpr int64_t kColumns = 256;
+  const int64_t per_row = (n + kColumns - 1) / kColumns;
+  const int64_t items = rows * per_row;
+  OnTeam(rows * n >= (1 << 16), [&] {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < items; ++i) {
+      const int64_t r = i / per_row, c = i % per_row * kColumns;
+      Row(gate + r * stride + c, up + r * stride + c, std::min(kColumns, n - c), kind,
+          out + r * out_stride + c);
+    }
+  });
 }
 
 }  // namespace mswa

@@ -8,6 +8,7 @@
 #include "kernels/attend_cpu.h"
 #include "kernels/attend_tile_cpu.h"
 #include "kernels/cpu_clones.h"
+#include "kernels/cpu_team.h"
 #include "kernels/paged_attention.h"
 
 namespace mswa {
@@ -111,14 +112,18 @@ void MergeKeyParts(const float* scratch, int64_t parts, int nq, int64_t D, float
   }
 }
 
+// Items (token, KV head) in a static schedule: a team's thread writes the heads whose rows it
+// prepared in a loop of the same shape (paged_model.cc), so no barrier stands between the two.
 template <typename T>
 void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
   const int64_t D = p.head_dim;
-#pragma omp parallel for schedule(static) if (p.num_tokens * p.num_kv_heads > 64)
-  for (int64_t t = 0; t < p.num_tokens; ++t) {
-    const int64_t pos = p.positions[t];
-    const int64_t slot = pos % p.block_size;
-    for (int64_t h = 0; h < p.num_kv_heads; ++h) {
+  const int64_t items = p.num_tokens * p.num_kv_heads;
+  OnTeam(items > 64, [&] {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < items; ++i) {
+      const int64_t t = i / p.num_kv_heads, h = i % p.num_kv_heads;
+      const int64_t pos = p.positions[t];
+      const int64_t slot = pos % p.block_size;
       const KvHeadDesc& head = p.kv_heads[h];
       const KvPoolView& pool = p.pools[head.group];
       const int32_t block = BlockOf(p, p.seq_index[t], head.group, pos);
@@ -131,7 +136,64 @@ void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_
         FromFloat(src_v[d], dst_v + d);
       }
     }
+  });
+}
+
+// A call's work: its token runs, their work items, and for each split token the index of its
+// first part's item (the merges).
+struct AttentionPlan {
+  std::vector<TokenRun> runs;
+  std::vector<WorkItem> items;
+  std::vector<int64_t> merges;
+  int64_t scratch_floats = 0;
+
+  // Tokens at consecutive positions of one sequence (a prompt's chunk) go in runs of up to
+  // `tile_tokens` to the tile kernel; single tokens (decode) to the per-token one. Positions
+  // from 2^24 on (the tile kernel compares positions as floats) take the per-token kernel.
+  void Build(const PagedKvParams& p, int64_t group, int64_t splits, int64_t tile_tokens) {
+    runs.clear();
+    items.clear();
+    merges.clear();
+    scratch_floats = 0;
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+      if (!runs.empty()) {
+        TokenRun& run = runs.back();
+        const int64_t prev = run.first + run.count - 1;
+        if (run.count < tile_tokens && p.seq_index[t] == p.seq_index[prev] &&
+            p.positions[t] == p.positions[prev] + 1 && p.positions[t] < (int64_t{1} << 24)) {
+          ++run.count;
+          continue;
+        }
+      }
+      runs.push_back(TokenRun{t, 1});
+    }
+    const int64_t D = p.head_dim;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const int64_t pos = p.positions[runs[r].first];
+      for (int64_t kvh = 0; kvh < p.num_kv_heads; ++kvh) {
+        const int64_t key_parts =
+            runs[r].count == 1 ? KeyParts(OldestVisible(pos, p.kv_heads[kvh].window), pos, p.block_size) : 1;
+        for (int64_t part = 0; part < splits; ++part) {
+          const int64_t h0 = kvh * group + part * kMaxGroup;
+          const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
+          if (key_parts > 1) merges.push_back(static_cast<int64_t>(items.size()));
+          for (int64_t key_part = 0; key_part < key_parts; ++key_part) {
+            items.push_back(WorkItem{static_cast<int32_t>(r), static_cast<int32_t>(kvh), static_cast<int32_t>(h0),
+                                     nq, static_cast<int32_t>(key_part), static_cast<int32_t>(key_parts),
+                                     key_parts > 1 ? scratch_floats : -1});
+            if (key_parts > 1) scratch_floats += nq * (D + 2);
+          }
+        }
+      }
+    }
   }
+};
+
+// The calling thread's buffer for split tokens' parts, kept for its next call.
+float* ScratchOfThread(int64_t floats) {
+  thread_local std::vector<float> buffer;
+  buffer.resize(static_cast<size_t>(floats));
+  return buffer.data();
 }
 
 }  // namespace
@@ -157,85 +219,63 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
   const AttendKernels kernels = p.kv_dtype == KvDType::kF16    ? f16
                                 : p.kv_dtype == KvDType::kBF16 ? AttendKernels{AttendBF16, AttendTileBF16}
                                                                : AttendKernels{AttendF32, AttendTileF32};
-  // Work units: tokens at consecutive positions of one sequence (a prompt's chunk) go in tiles
-  // of up to kTileRows query rows to the tile kernel; single tokens (decode) to the per-token
-  // one. Head dims outside whole vectors, and positions from 2^24 on (the tile kernel compares
-  // positions as floats), take the per-token kernel.
-  const int64_t tile_tokens = D % 16 == 0 ? std::max<int64_t>(1, kTileRows / std::min(group, int64_t{kMaxGroup})) : 1;
-  std::vector<TokenRun> runs;
-  runs.reserve(static_cast<size_t>(p.num_tokens));
-  for (int64_t t = 0; t < p.num_tokens; ++t) {
-    if (!runs.empty()) {
-      TokenRun& run = runs.back();
-      const int64_t prev = run.first + run.count - 1;
-      if (run.count < tile_tokens && p.seq_index[t] == p.seq_index[prev] &&
-          p.positions[t] == p.positions[prev] + 1 &&
-          p.positions[t] < (int64_t{1} << 24)) {
-        ++run.count;
-        continue;
-      }
-    }
-    runs.push_back(TokenRun{t, 1});
-  }
-  std::vector<WorkItem> items;
-  items.reserve(runs.size() * p.num_kv_heads * splits);
-  std::vector<int64_t> merges;  // a split token's first part, for each group of parts
-  int64_t scratch_floats = 0;
-  for (size_t r = 0; r < runs.size(); ++r) {
-    const int64_t pos = p.positions[runs[r].first];
-    for (int64_t kvh = 0; kvh < p.num_kv_heads; ++kvh) {
-      const int64_t key_parts =
-          runs[r].count == 1 ? KeyParts(OldestVisible(pos, p.kv_heads[kvh].window), pos, p.block_size) : 1;
-      for (int64_t part = 0; part < splits; ++part) {
-        const int64_t h0 = kvh * group + part * kMaxGroup;
-        const int nq = static_cast<int>(std::min<int64_t>(kMaxGroup, (kvh + 1) * group - h0));
-        if (key_parts > 1) merges.push_back(static_cast<int64_t>(items.size()));
-        for (int64_t key_part = 0; key_part < key_parts; ++key_part) {
-          items.push_back(WorkItem{static_cast<int32_t>(r), static_cast<int32_t>(kvh), static_cast<int32_t>(h0), nq,
-                                   static_cast<int32_t>(key_part), static_cast<int32_t>(key_parts),
-                                   key_parts > 1 ? scratch_floats : -1});
-          if (key_parts > 1) scratch_floats += nq * (D + 2);
-        }
-      }
-    }
-  }
-  // Kept for the next call; the region below reads it through a pointer (inside it, the name
-  // would be each thread's own thread_local).
-  thread_local std::vector<float> scratch_buffer;
-  scratch_buffer.resize(static_cast<size_t>(scratch_floats));
-  float* const scratch = scratch_buffer.data();
-  const int64_t n_items = static_cast<int64_t>(items.size());
-#pragma omp parallel for schedule(dynamic, 1) if (n_items > 1)
-  for (int64_t i = 0; i < n_items; ++i) {
-    const WorkItem& item = items[i];
-    const TokenRun& run = runs[item.run];
-    const KvHeadDesc& head = p.kv_heads[item.kvh];
-    const int64_t t = run.first;
-    const int64_t pos = p.positions[t];
-    const float* qt = q + t * q_row_stride + item.h0 * D;
-    float* ot = out + (t * p.num_q_heads + item.h0) * D;
-    if (run.count > 1) {
-      kernels.tile(p, head, p.seq_index[t], pos, static_cast<int>(run.count), qt, q_row_stride, item.nq,
-                   scale, ot, p.num_q_heads * D);
-    } else if (item.key_parts == 1) {
-      kernels.token(p, head, p.seq_index[t], OldestVisible(pos, head.window), pos, qt, D, item.nq, scale,
-                    ot, D, nullptr);
+  // The plan, built by each thread of a team alike (a few items at decode: cheaper than a
+  // barrier), in vectors kept for the next call. Read below through `plan`: inside the
+  // region, the thread_local's name would be each thread's own.
+  thread_local AttentionPlan plan_of_thread;
+  AttentionPlan& plan = plan_of_thread;
+  // Head dims outside whole vectors take the per-token kernel (runs of one token).
+  const int64_t tile_tokens =
+      D % 16 == 0 ? std::max<int64_t>(1, kTileRows / std::min(group, int64_t{kMaxGroup})) : 1;
+  plan.Build(p, group, splits, tile_tokens);
+  const int64_t n_items = static_cast<int64_t>(plan.items.size());
+  const int64_t n_merges = static_cast<int64_t>(plan.merges.size());
+  // The split tokens' parts go to one buffer for all threads (a part and its merge may run on
+  // different threads): a team takes the one thread's that allocates it.
+  float* scratch = nullptr;
+  if (plan.scratch_floats > 0) {
+    if (omp_in_parallel()) {
+#pragma omp single copyprivate(scratch)
+      scratch = ScratchOfThread(plan.scratch_floats);
     } else {
-      const auto [first, last] =
-          KeyPart(OldestVisible(pos, head.window), pos, p.block_size, item.key_part, item.key_parts);
-      float* part = scratch + item.scratch;
-      kernels.token(p, head, p.seq_index[t], first, last, qt, D, item.nq, scale, part, D, part + item.nq * D);
+      scratch = ScratchOfThread(plan.scratch_floats);
     }
   }
+  OnTeam(n_items > 1, [&] {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_items; ++i) {
+      const WorkItem& item = plan.items[i];
+      const TokenRun& run = plan.runs[item.run];
+      const KvHeadDesc& head = p.kv_heads[item.kvh];
+      const int64_t t = run.first;
+      const int64_t pos = p.positions[t];
+      const float* qt = q + t * q_row_stride + item.h0 * D;
+      float* ot = out + (t * p.num_q_heads + item.h0) * D;
+      if (run.count > 1) {
+        kernels.tile(p, head, p.seq_index[t], pos, static_cast<int>(run.count), qt, q_row_stride, item.nq,
+                     scale, ot, p.num_q_heads * D);
+      } else if (item.key_parts == 1) {
+        kernels.token(p, head, p.seq_index[t], OldestVisible(pos, head.window), pos, qt, D, item.nq, scale,
+                      ot, D, nullptr);
+      } else {
+        const auto [first, last] =
+            KeyPart(OldestVisible(pos, head.window), pos, p.block_size, item.key_part, item.key_parts);
+        float* part = scratch + item.scratch;
+        kernels.token(p, head, p.seq_index[t], first, last, qt, D, item.nq, scale, part, D, part + item.nq * D);
+      }
+    }
+  });
   // The split tokens' parts, merged: each first part's item names its group's scratch.
-  const int64_t n_merges = static_cast<int64_t>(merges.size());
-#pragma omp parallel for schedule(static) if (n_merges > 8)
-  for (int64_t m = 0; m < n_merges; ++m) {
-    const WorkItem& item = items[merges[m]];
-    const int64_t t = runs[item.run].first;
-    MergeKeyParts(scratch + item.scratch, item.key_parts, item.nq, D,
-                  out + (t * p.num_q_heads + item.h0) * D);
-  }
+  if (n_merges == 0) return;
+  OnTeam(n_merges > 8, [&] {
+#pragma omp for schedule(static)
+    for (int64_t m = 0; m < n_merges; ++m) {
+      const WorkItem& item = plan.items[plan.merges[m]];
+      const int64_t t = plan.runs[item.run].first;
+      MergeKeyParts(scratch + item.scratch, item.key_parts, item.nq, D,
+                    out + (t * p.num_q_heads + item.h0) * D);
+    }
+  });
 }
 
 }  // namespace mswa

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "kernels/cpu_clones.h"
+#include "kernels/cpu_team.h"
 #include "kernels/fold16.h"
 #include "kernels/small_linear_bf16.h"
 #include "kernels/small_linear_q8.h"
@@ -202,30 +203,27 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 // 192 rows made 2 chunks against 1) cost a third of the time; even shares alone left the two
 // threads' ends 4.5 us apart on average (9% of SmolLM2's int8 products at batch 1: threads do
 // not get equal shares of the memory bandwidth). A row's outputs do not depend on the range
-// it is computed in. `work` (multiply-adds) below 2^15 stays on the calling thread.
+// it is computed in. `work` (multiply-adds) below 2^15 stays on the calling thread, unless it
+// is called by a team (kernels/cpu_team.h), whose threads split every product.
 template <typename Fn>
 void ForOutputShares(int64_t out, int64_t work, const Fn& fn, int64_t unit = 8) {
-  std::atomic<int64_t> next_chunk{0};
-#pragma omp parallel if (work > (1 << 15))
-  {
+  OnTeam(work > (1 << 15), [&] {
     const int64_t threads = omp_get_num_threads();
-    if (threads == 1) {
-      fn(0, out);
-    } else {
-      const int64_t units = (out + unit - 1) / unit;  // row groups of `unit`
-      const int64_t tail_units = std::max<int64_t>(units / 8, threads);  // claimed in chunks
-      const int64_t share_units = std::max<int64_t>(0, units - tail_units) / threads;
-      const int64_t shared_end = share_units * threads;
-      const int64_t chunk_units = std::max<int64_t>(1, (units - shared_end) / (2 * threads));
-      const int64_t t = omp_get_thread_num();
-      if (share_units > 0) fn(t * share_units * unit, std::min(out, (t + 1) * share_units * unit));
-      for (;;) {
-        const int64_t c = shared_end + chunk_units * next_chunk.fetch_add(1, std::memory_order_relaxed);
-        if (c >= units) break;
-        fn(c * unit, std::min(out, (c + chunk_units) * unit));
-      }
+    if (threads == 1) return fn(0, out);
+    const int64_t units = (out + unit - 1) / unit;  // row groups of `unit`
+    const int64_t tail_units = std::max<int64_t>(units / 8, threads);  // claimed in chunks
+    const int64_t share_units = std::max<int64_t>(0, units - tail_units) / threads;
+    const int64_t shared_end = share_units * threads;
+    const int64_t chunk_units = std::max<int64_t>(1, (units - shared_end) / (2 * threads));
+    const int64_t chunks = (units - shared_end + chunk_units - 1) / chunk_units;
+    const int64_t t = omp_get_thread_num();
+    if (share_units > 0) fn(t * share_units * unit, std::min(out, (t + 1) * share_units * unit));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t c = shared_end + k * chunk_units;
+      fn(c * unit, std::min(out, (c + chunk_units) * unit));
     }
-  }
+  });
 }
 
 template <typename W, typename Chunk>

@@ -2,6 +2,9 @@
 
 #include "kernels/small_linear.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -71,9 +74,14 @@ class PagedModelCpu final : public PagedModel {
 
  private:
   enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
-  // y (+)= x W^T for projection `proj` of `layer`: a matrix-vector kernel for a few rows (int8
-  // VNNI: any number), BLAS for more.
-  void Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y, bool accumulate) const;
+  // y (+)= x W^T for projection `proj` of `layer`, x [rows, in] and y [rows, out] (row stride
+  // y_stride): a matrix-vector kernel for a few rows (int8 VNNI: any number), BLAS for more.
+  // Inside a team (kernels/cpu_team.h) only the kernels, which take up to kSmallLinearMaxRows.
+  void Linear(const float* x, int64_t rows, int64_t in, int64_t layer, Proj proj, float* y,
+              int64_t y_stride, bool accumulate) const;
+  // The bias, q/k norms and RoPE of KV head `kvh`'s rows of token t (its query heads, its key,
+  // its value) in the fused QKV row.
+  void PrepareHeads(float* qkv_row, int64_t layer, int64_t kvh, const float* cos, const float* sin) const;
 
   // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
   // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
@@ -255,8 +263,8 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
   return m;
 }
 
-void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Tensor& y,
-                        bool accumulate) const {
+void PagedModelCpu::Linear(const float* x, int64_t rows, int64_t in, int64_t layer, Proj proj,
+                           float* y, int64_t y_stride, bool accumulate) const {
   const Matrix* m = nullptr;  // [out, in]
   switch (proj) {
     case Proj::kQkv: m = &w_qkv_[layer]; break;
@@ -266,50 +274,86 @@ void PagedModelCpu::Linear(const at::Tensor& x, int64_t layer, Proj proj, at::Te
     case Proj::kLmHead: m = &lm_head_; break;
   }
   const at::Tensor* w = &m->w;
-  const int64_t rows = x.size(0), in = x.size(1);
   if (options_.activation_dtype == at::kBFloat16 && w->scalar_type() == at::kBFloat16) {
     // Every number of rows on one kernel: a token's products are the same in any step.
-    SmallLinearBf16Dot(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
-                       w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
+    SmallLinearBf16Dot(x, rows, in, static_cast<const Bf16*>(w->data_ptr()), w->size(0), y, y_stride,
+                       accumulate);
   } else if (m->q.defined() && Int8SmallLinearPreferred(rows, in, m->layout)) {
-    SmallLinear(x.data_ptr<float>(), rows, in, m->int8(), y.data_ptr<float>(), y.size(1), accumulate);
+    SmallLinear(x, rows, in, m->int8(), y, y_stride, accumulate);
   } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
-    SmallLinear(x.data_ptr<float>(), rows, in, static_cast<const Bf16*>(w->data_ptr()),
-                w->size(0), y.data_ptr<float>(), y.size(1), accumulate);
+    SmallLinear(x, rows, in, static_cast<const Bf16*>(w->data_ptr()), w->size(0), y, y_stride, accumulate);
   } else if (rows <= kSmallLinearMaxRows) {
-    SmallLinear(x.data_ptr<float>(), rows, in, w->data_ptr<float>(), w->size(0),
-                y.data_ptr<float>(), y.size(1), accumulate);
-  } else if (!m->q.defined() && w->scalar_type() == at::kFloat) {
-    if (accumulate) {
-      y.addmm_(x, w->t());
-    } else {
-      at::mm_out(y, x, w->t());
-    }
+    SmallLinear(x, rows, in, w->data_ptr<float>(), w->size(0), y, y_stride, accumulate);
   } else {
+    const int64_t out = m->out();
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    const at::Tensor xt = at::from_blob(const_cast<float*>(x), {rows, in}, f32);
+    at::Tensor yt = at::from_blob(y, {rows, out}, {y_stride, 1}, f32);
+    if (!m->q.defined() && w->scalar_type() == at::kFloat) {
+      if (accumulate) {
+        yt.addmm_(xt, w->t());
+      } else {
+        at::mm_out(yt, xt, w->t());
+      }
+      return;
+    }
     // BLAS multiplies fp32: convert W a tile of rows at a time (about 2 MiB of fp32, so it stays
     // in cache between the conversion and the product) into its columns of y.
-    const int64_t out = m->out();
     const int64_t tile = std::max<int64_t>(64, (int64_t{2} << 20) / (4 * in));
     at::Tensor scratch;
     for (int64_t r = 0; r < out; r += tile) {
       const int64_t n = std::min(tile, out - r);
       at::Tensor wt;
       if (m->q.defined()) {
-        if (!scratch.defined()) scratch = at::empty({tile, in}, at::TensorOptions().dtype(at::kFloat));
+        if (!scratch.defined()) scratch = at::empty({tile, in}, f32);
         wt = scratch.narrow(0, 0, n);
         DequantizeInt8(m->int8(), in, r, r + n, wt.data_ptr<float>());
       } else {
         wt = w->narrow(0, r, n).to(at::kFloat);
       }
-      at::Tensor yc = y.narrow(1, r, n);
-      yc.addmm_(x, wt.t(), /*beta=*/accumulate ? 1 : 0);
+      at::Tensor yc = yt.narrow(1, r, n);
+      yc.addmm_(xt, wt.t(), /*beta=*/accumulate ? 1 : 0);
     }
   }
 }
 
+void PagedModelCpu::PrepareHeads(float* r, int64_t layer, int64_t kvh, const float* cos,
+                                 const float* sin) const {
+  const ModelConfig& c = config_;
+  const LayerExtras& ex = extras_[layer];
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim;
+  const int64_t G = H / KV;
+  float* q = r + kvh * G * D;
+  float* k = r + (H + kvh) * D;
+  float* v = r + (H + KV + kvh) * D;
+  if (ex.qkv_bias.defined()) {
+    const float* b = ex.qkv_bias.data_ptr<float>();
+    const float* bq = b + kvh * G * D;
+    const float* bk = b + (H + kvh) * D;
+    const float* bv = b + (H + KV + kvh) * D;
+#pragma omp simd
+    for (int64_t i = 0; i < G * D; ++i) q[i] += bq[i];
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) {
+      k[i] += bk[i];
+      v[i] += bv[i];
+    }
+  }
+  if (c.arch.qk_norm) {
+    RmsNormRows(q, ex.q_scale.data_ptr<float>(), G, D, c.rms_norm_eps, q, D);
+    RmsNormRows(k, ex.k_scale.data_ptr<float>(), 1, D, c.rms_norm_eps, k, D);
+  }
+  const int64_t rot = 2 * static_cast<int64_t>(inv_freq_[layer_rope_[layer]].size());
+  RotateHeads(q, G, D, rot, cos, sin);
+  RotateHeads(k, 1, D, rot, cos, sin);
+}
+
 // Per-op overhead dominates a small model's decode step, so the elementwise work is plain loops
-// over preallocated buffers (model/runtime/ops.h) and each layer costs four matrix products and
-// one attention call.
+// over preallocated buffers (model/runtime/ops.h), each layer costs four matrix products and one
+// attention call, and a step of up to kSmallLinearMaxRows tokens runs all of its layers on one
+// team of threads (kernels/cpu_team.h): the kernels split their work among the team instead of
+// opening a parallel region each, and the loops here are worksharing loops. Larger steps
+// (prompts) run the layers on the calling thread, each kernel, and BLAS, with threads of its own.
 at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   const ModelConfig& c = config_;
   const ArchSpec& arch = c.arch;
@@ -319,6 +363,15 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   const int64_t row = (H + 2 * KV) * D;  // fused QKV row
   const float scale = static_cast<float>(arch.AttnScale(D));
   const double eps = c.rms_norm_eps;
+  const int64_t V = c.vocab_size, L = in.num_logits;
+  const int threads = omp_get_max_threads();
+#if defined(__SANITIZE_THREAD__)
+  // libgomp's barriers are invisible to ThreadSanitizer, which would report the team's
+  // barrier-ordered accesses as races: there, every kernel opens its own region.
+  const bool team = false;
+#else
+  const bool team = threads > 1 && N <= kSmallLinearMaxRows;
+#endif
 
   // cos/sin per distinct RoPE and token: [N, rotary_dim / 2].
   std::vector<std::vector<float>> cos(inv_freq_.size()), sin(inv_freq_.size());
@@ -339,18 +392,27 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   p.softcap = static_cast<float>(arch.attn_softcap);
 
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor x = at::empty({N, E}, f32);        // residual stream
-  at::Tensor h = at::empty({N, E}, f32);        // normed
-  at::Tensor qkv = at::empty({N, row}, f32);    // [N, (H + 2KV) D]
+  at::Tensor x = at::empty({N, E}, f32);  // residual stream
+  // Normed rows, one copy per thread of a team: each thread norms the residual itself rather
+  // than wait at a barrier for one thread to.
+  at::Tensor h = at::empty({team ? threads : 1, N, E}, f32);
+  at::Tensor qkv = at::empty({N, row}, f32);  // [N, (H + 2KV) D]
   at::Tensor attn = at::empty({N, H * D}, f32);
-  at::Tensor gu = at::empty({N, 2 * F}, f32);   // [N, 2F]: gate | up
+  at::Tensor gu = at::empty({N, 2 * F}, f32);  // [N, 2F]: gate | up
   at::Tensor act = at::empty({N, F}, f32);
   // A branch's output before it joins the residual, when it needs a bias or a norm first.
   at::Tensor branch = at::empty({N, E}, f32);
-  float* xp = x.data_ptr<float>();
-  float* hp = h.data_ptr<float>();
-  float* qkvp = qkv.data_ptr<float>();
-  float* bp = branch.data_ptr<float>();
+  at::Tensor last = at::empty({L, E}, f32);
+  at::Tensor logits = at::empty({L, V}, f32);
+  float* const xp = x.data_ptr<float>();
+  float* const h0 = h.data_ptr<float>();
+  float* const qkvp = qkv.data_ptr<float>();
+  float* const attnp = attn.data_ptr<float>();
+  float* const gup = gu.data_ptr<float>();
+  float* const actp = act.data_ptr<float>();
+  float* const bp = branch.data_ptr<float>();
+  float* const lastp = last.data_ptr<float>();
+  float* const logitsp = logits.data_ptr<float>();
   const float embed_scale = static_cast<float>(arch.embed_scale);
   const bool embed_bf16 = embed_.w.defined() && embed_.w.scalar_type() == at::kBFloat16;
   for (int64_t t = 0; t < N; ++t) {
@@ -372,67 +434,89 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
       for (int64_t i = 0; i < E; ++i) xr[i] = e[i] * embed_scale;
     }
   }
-  auto add_bias = [](float* y, const at::Tensor& bias, int64_t rows, int64_t n, int64_t stride) {
-    const float* b = bias.data_ptr<float>();
-    for (int64_t t = 0; t < rows; ++t) {
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[t * stride + i] += b[i];
-    }
-  };
-  // x += y, after y's bias and (sandwich norms) its norm.
+  // x += y, after y's bias and (sandwich norms) its norm; row by row.
   auto join = [&](const at::Tensor& bias, const at::Tensor& out_scale) {
-    if (bias.defined()) add_bias(bp, bias, N, E, E);
-    if (out_scale.defined()) RmsNormRows(bp, out_scale.data_ptr<float>(), N, E, eps, bp, E);
-    x.add_(branch);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < N; ++t) {
+      float* y = bp + t * E;
+      float* xr = xp + t * E;
+      if (bias.defined()) {
+        const float* b = bias.data_ptr<float>();
+#pragma omp simd
+        for (int64_t i = 0; i < E; ++i) y[i] += b[i];
+      }
+      if (out_scale.defined()) RmsNormRows(y, out_scale.data_ptr<float>(), 1, E, eps, y, E);
+#pragma omp simd
+      for (int64_t i = 0; i < E; ++i) xr[i] += y[i];
+    }
   };
 
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerExtras& ex = extras_[l];
-    RmsNormRows(xp, ex.input_scale.data_ptr<float>(), N, E, eps, hp, E);
-    Linear(h, l, Proj::kQkv, qkv, false);
-    if (ex.qkv_bias.defined()) add_bias(qkvp, ex.qkv_bias, N, row, row);
-    const int rope = layer_rope_[l];
-    const int64_t rot = 2 * static_cast<int64_t>(inv_freq_[rope].size());
-    for (int64_t t = 0; t < N; ++t) {
-      float* r = qkvp + t * row;
-      if (arch.qk_norm) {
-        RmsNormRows(r, ex.q_scale.data_ptr<float>(), H, D, eps, r, D);
-        RmsNormRows(r + H * D, ex.k_scale.data_ptr<float>(), KV, D, eps, r + H * D, D);
+  // Run by every thread of the team (or by the calling thread alone): locals are the thread's.
+  auto layers = [&] {
+    float* const hp = h0 + omp_get_thread_num() * N * E;  // this thread's normed rows
+    PagedKvParams pl = p;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      const LayerExtras& ex = extras_[l];
+      RmsNormRows(xp, ex.input_scale.data_ptr<float>(), N, E, eps, hp, E);
+      Linear(hp, N, E, l, Proj::kQkv, qkvp, row, false);
+      // Each (token, KV head) item prepares the rows that head's attention reads; the KV write
+      // below splits the same items with the same static schedule, so each thread writes the
+      // rows it prepared and no barrier is needed between the two (OpenMP assigns equal
+      // static loops alike).
+      const int rope = layer_rope_[l];
+      const int64_t half = static_cast<int64_t>(inv_freq_[rope].size());
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < N * KV; ++i) {
+        const int64_t t = i / KV;
+        PrepareHeads(qkvp + t * row, l, i % KV, cos[rope].data() + t * half, sin[rope].data() + t * half);
       }
-      const float* cs = cos[rope].data() + t * rot / 2;
-      const float* sn = sin[rope].data() + t * rot / 2;
-      RotateHeads(r, H, D, rot, cs, sn);           // q
-      RotateHeads(r + H * D, KV, D, rot, cs, sn);  // k
-    }
-    p.kv_heads = kv_heads_[l].data();
-    WriteKvCacheCpu(p, qkvp + H * D, qkvp + (H + KV) * D, row);
-    PagedAttentionCpu(p, qkvp, row, scale, attn.data_ptr<float>());
-    if (ex.o_bias.defined() || ex.attn_out_scale.defined()) {
-      Linear(attn, l, Proj::kO, branch, false);
-      join(ex.o_bias, ex.attn_out_scale);
-    } else {
-      Linear(attn, l, Proj::kO, x, true);  // x += attn @ o^T
-    }
+      pl.kv_heads = kv_heads_[l].data();
+      WriteKvCacheCpu(pl, qkvp + H * D, qkvp + (H + KV) * D, row);
+      PagedAttentionCpu(pl, qkvp, row, scale, attnp);
+      if (ex.o_bias.defined() || ex.attn_out_scale.defined()) {
+        Linear(attnp, N, H * D, l, Proj::kO, bp, E, false);
+        join(ex.o_bias, ex.attn_out_scale);
+      } else {
+        Linear(attnp, N, H * D, l, Proj::kO, xp, E, true);  // x += attn @ o^T
+      }
 
-    RmsNormRows(xp, ex.post_scale.data_ptr<float>(), N, E, eps, hp, E);
-    Linear(h, l, Proj::kGateUp, gu, false);
-    if (ex.gate_up_bias.defined()) add_bias(gu.data_ptr<float>(), ex.gate_up_bias, N, 2 * F, 2 * F);
-    GatedActivation(gu.data_ptr<float>(), N, F, arch.activation, act.data_ptr<float>());
-    if (ex.down_bias.defined() || ex.mlp_out_scale.defined()) {
-      Linear(act, l, Proj::kDown, branch, false);
-      join(ex.down_bias, ex.mlp_out_scale);
-    } else {
-      Linear(act, l, Proj::kDown, x, true);  // x += act(gate) * up @ down^T
+      RmsNormRows(xp, ex.post_scale.data_ptr<float>(), N, E, eps, hp, E);
+      Linear(hp, N, E, l, Proj::kGateUp, gup, 2 * F, false);
+      if (ex.gate_up_bias.defined()) {
+        const float* b = ex.gate_up_bias.data_ptr<float>();
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < N; ++t) {
+#pragma omp simd
+          for (int64_t i = 0; i < 2 * F; ++i) gup[t * 2 * F + i] += b[i];
+        }
+      }
+      GatedActivation(gup, N, F, arch.activation, actp);
+      if (ex.down_bias.defined() || ex.mlp_out_scale.defined()) {
+        Linear(actp, N, F, l, Proj::kDown, bp, E, false);
+        join(ex.down_bias, ex.mlp_out_scale);
+      } else {
+        Linear(actp, N, F, l, Proj::kDown, xp, E, true);  // x += act(gate) * up @ down^T
+      }
     }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < L; ++i) {
+      RmsNormRows(xp + in.logits_rows[i] * E, final_scale_.data_ptr<float>(), 1, E, eps, lastp + i * E, E);
+    }
+    Linear(lastp, L, E, -1, Proj::kLmHead, logitsp, V, false);
+    if (arch.final_softcap > 0) {
+      constexpr int64_t kChunk = 4096;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < L * V; i += kChunk) {
+        SoftCap(logitsp + i, std::min(kChunk, L * V - i), arch.final_softcap);
+      }
+    }
+  };
+  if (team) {
+#pragma omp parallel
+    layers();
+  } else {
+    layers();
   }
-  at::Tensor last = at::empty({in.num_logits, E}, f32);
-  for (int64_t i = 0; i < in.num_logits; ++i) {
-    RmsNormRows(xp + in.logits_rows[i] * E, final_scale_.data_ptr<float>(), 1, E, eps,
-                last.data_ptr<float>() + i * E, E);
-  }
-  at::Tensor logits = at::empty({in.num_logits, c.vocab_size}, f32);
-  Linear(last, -1, Proj::kLmHead, logits, false);
-  SoftCap(logits.data_ptr<float>(), logits.numel(), arch.final_softcap);
   return logits;  // [num_logits, V]
 }
 
