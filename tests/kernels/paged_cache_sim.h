@@ -33,7 +33,7 @@ struct Case {
   int64_t decode_after = -1;     // >= 0: positions from here on arrive one token a step (decode)
 };
 
-std::string Describe(const Case& c) {
+inline std::string Describe(const Case& c) {
   std::string s = "D=" + std::to_string(c.head_dim) + " Hq=" + std::to_string(c.num_q_heads) +
                   " B=" + std::to_string(c.block_size) + " windows=";
   for (int64_t w : c.kv_windows) s += std::to_string(w) + ",";
@@ -185,7 +185,7 @@ using StepRunner = std::function<void(Simulation& sim, const PagedKvParams& p, c
 // step) and compares every output row with the dense oracle. Returns the max abs error.
 // `round` maps each random input to the storage precision under test (identity for fp32).
 // `outputs`, when given, receives each sequence's output rows [length, num_q_heads, head_dim].
-double RunCase(const Case& c, uint32_t seed, const StepRunner& run, float (*round)(float) = nullptr,
+inline double RunCase(const Case& c, uint32_t seed, const StepRunner& run, float (*round)(float) = nullptr,
                std::vector<std::vector<float>>* outputs = nullptr) {
   const int64_t D = c.head_dim, Hq = c.num_q_heads;
   const int64_t KV = static_cast<int64_t>(c.kv_windows.size());
