@@ -14,7 +14,8 @@ enum class GatedKind { kSilu, kGeluTanh };
 
 // out[r * stride + i] = act(gate[r * stride + i]) * up[r * stride + i] for i < n, rows r <
 // rows, (the rows of a fused [gate | up] product: gate and up `stride` floats apart per row;
-// out its own stride out_stride). Rows run in parallel when there are enough of them.
+// out its own stride out_stride). Rows run in parallel when there are enough of them, and on a
+// team (kernels/cpu_team.h) in pieces of up to 256 values, so that even one row is shared.
 void GatedActivationRows(const float* gate, const float* up, int64_t rows, int64_t n,
                          int64_t stride, GatedKind kind, float* out, int64_t out_stride);
 

@@ -60,11 +60,14 @@ struct PagedKvParams {
   float softcap = 0.f;
 };
 
-// The CPU kernels below: every pointer is host memory; the pools may be of any KvDType.
+// The CPU kernels below: every pointer is host memory; the pools may be of any KvDType. Both may
+// be called by every thread of a team (kernels/cpu_team.h) and then split their work among it.
 //
 // Writes the new keys/values into their slots: token t's keys are k[t * row_stride + h * D + d]
 // for KV head h (so k and v may point into a fused QKV row), likewise v. Every token's block must
-// be allocated. Tokens of one sequence may be in any order.
+// be allocated. Tokens of one sequence may be in any order. On a team, item i = t * num_kv_heads + h
+// goes to the thread an `omp for schedule(static)` over num_tokens * num_kv_heads items gives it,
+// so a caller that prepares each item's rows in such a loop (`nowait`) needs no barrier first.
 void WriteKvCacheCpu(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride);
 
 // out[t, h, :] = sum_p softmax_p(cap(scale * q[t, h, :] . K[p])) V[p] (cap: p.softcap) over the keys p in the window of

@@ -112,8 +112,7 @@ void MergeKeyParts(const float* scratch, int64_t parts, int nq, int64_t D, float
   }
 }
 
-// Items (token, KV head) in a static schedule: a team's thread writes the heads whose rows it
-// prepared in a loop of the same shape (paged_model.cc), so no barrier stands between the two.
+// Items (token, KV head) in a static schedule, as paged_attention.h promises callers on a team.
 template <typename T>
 void WriteKvCache(const PagedKvParams& p, const float* k, const float* v, int64_t row_stride) {
   const int64_t D = p.head_dim;

@@ -4,6 +4,8 @@
 // more than the product; this reads each weight row once for all rows of x (in register tiles
 // of 2 outputs x 4 rows), split across threads by output row, so one row runs at memory
 // bandwidth and 32 rows at 1.5-1.9x OpenBLAS (build/bench/engine_bench, docs/benchmarks.md).
+// Every product may be called by every thread of a team (kernels/cpu_team.h), whose threads then
+// split its output rows; alone, it opens a parallel region of its own.
 #pragma once
 
 #include <cstdint>
