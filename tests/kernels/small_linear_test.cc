@@ -76,6 +76,40 @@ void CheckEveryShape(bool bf16) {
 }
 
 TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(false); }
+
+// A row's outputs are the same bits alone as in a batch (the engine promises a sequence the same
+// result whatever else is in the step), for the widths where the batched tiles split the columns
+// into spans and the outputs into several blocks, and for every position in the batch.
+TEST(SmallLinear, RowsGiveTheSameBitsAloneAsInAnyBatch) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t in : {576, 1536, 2048}) {
+    const int64_t out = 100;
+    std::vector<float> w(out * in);
+    std::vector<Bf16> w16(out * in);
+    for (size_t i = 0; i < w.size(); ++i) {
+      w[i] = normal(rng);
+      w16[i] = ToBf16(w[i]);
+    }
+    const int64_t most = 64;
+    std::vector<float> x(most * in);
+    for (float& v : x) v = normal(rng);
+    for (bool bf16 : {false, true}) {
+      auto product = [&](const float* xs, int64_t rows, float* y) {
+        if (bf16) return SmallLinear(xs, rows, in, w16.data(), out, y, out, false);
+        SmallLinear(xs, rows, in, w.data(), out, y, out, false);
+      };
+      std::vector<float> alone(most * out);
+      for (int64_t r = 0; r < most; ++r) product(x.data() + r * in, 1, alone.data() + r * out);
+      for (int64_t rows : {4, 7, 8, 13, 32, 64}) {
+        std::vector<float> batch(rows * out);
+        product(x.data(), rows, batch.data());
+        EXPECT_EQ(0, std::memcmp(batch.data(), alone.data(), batch.size() * sizeof(float)))
+            << "in " << in << " rows " << rows << (bf16 ? " bf16" : "");
+      }
+    }
+  }
+}
 TEST(SmallLinear, Bf16WeightsMatchTheReferenceForEveryShape) { CheckEveryShape(true); }
 
 // int8: quantization rounds each weight to within half a step of its group's scale. The widened
