@@ -296,4 +296,12 @@ SampleResult Sampler::Sample(const float* logits, int32_t vocab, int32_t top_n) 
   return result;
 }
 
+std::vector<SampleResult> SampleAll(const std::vector<SampleJob>& jobs, int32_t vocab) {
+  const int64_t n = static_cast<int64_t>(jobs.size());
+  std::vector<SampleResult> results(jobs.size());
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) results[i] = jobs[i].sampler->Sample(jobs[i].logits, vocab, jobs[i].top_n);
+  return results;
+}
+
 }  // namespace mswa

@@ -115,6 +115,20 @@ class Sampler {
 
 // Draw `step` (0-based) of the stream for `seed`: uniform in [0, 1), 53 random bits. Pure; it is
 // the u of step 4 above, exposed so tests and tools can reproduce a Sampler's choices.
+// One Sample call of a step: a request's sampler and its row of logits.
+struct SampleJob {
+  Sampler* sampler;
+  const float* logits;  // [vocab]
+  int32_t top_n;
+};
+// Runs every job's Sample and returns the results in job order. Jobs run in parallel on the
+// calling thread's OpenMP threads when there are several: at batch 32 on a 49,152-token
+// vocabulary, sampling one row after another took 3% of a step while the model's other threads
+// waited. Each job's sampler must appear once (a sampler is not safe to share between threads);
+// the results are those of calling the jobs one by one, since a draw depends only on its own
+// sampler's seed and step.
+std::vector<SampleResult> SampleAll(const std::vector<SampleJob>& jobs, int32_t vocab);
+
 double UniformDraw(uint64_t seed, uint64_t step);
 
 // log-softmax of logits[0..vocab) at `token`, computed in double (stable for any finite logits,

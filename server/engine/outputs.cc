@@ -7,7 +7,23 @@ namespace mswa {
 Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tensor& logits) {
   const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
   const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
+  // The generating requests' draws first, all together (in parallel: model/runtime/sampler.h),
+  // then each slot's outputs in order. A scoring slot has a row per token; a generating slot
+  // one, once its prompt is complete (server/engine/batch.cc).
+  std::vector<SampleJob> jobs;
   int64_t row = 0;
+  for (const Slot& s : batch.slots) {
+    const Request& r = *s.r;
+    if (s.n == 0) continue;
+    if (r.kind == Request::Kind::kScore) {
+      row += s.n;
+    } else if (r.computed + s.n >= r.prompt_len) {
+      jobs.push_back({r.sampler.get(), logits_data + (row++) * vocab, r.gen.top_logprobs});
+    }
+  }
+  const std::vector<SampleResult> samples = SampleAll(jobs, vocab);
+  size_t next_sample = 0;
+  row = 0;
   StepCounts counts;
   for (const Slot& s : batch.slots) {
     Request& r = *s.r;
@@ -40,9 +56,8 @@ Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tens
     if (r.computed - s.n < r.prompt_len) counts.prompt_tokens += std::min(s.n, r.prompt_len - (r.computed - s.n));
     if (r.computed < r.prompt_len) continue;  // mid-prompt chunk: nothing to sample yet
     const float* row_logits = logits_data + (row++) * vocab;
-    const SampleResult sample = r.sampler->Sample(row_logits, vocab, r.gen.top_logprobs);
     ++counts.generated;
-    EmitGenerated(r, sample, row_logits);
+    EmitGenerated(r, samples[next_sample++], row_logits);
   }
   return counts;
 }

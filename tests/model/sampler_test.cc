@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -443,6 +444,45 @@ TEST(Sampler, UniformDrawIsInUnitIntervalAndSeedSensitive) {
   EXPECT_NEAR(sum / 10000, 0.5, 0.01);
   EXPECT_NE(UniformDraw(0, 0), UniformDraw(1, 0));
   EXPECT_EQ(UniformDraw(5, 3), UniformDraw(5, 3));
+}
+
+// A step's draws run together (in parallel when there are several): each request gets what its
+// sampler alone would give, whatever the other requests of the step, over several steps.
+TEST(Sampler, SampleAllGivesEachSamplerItsOwnDraws) {
+  constexpr int32_t kVocab = 5000;
+  constexpr int kRequests = 9, kSteps = 6;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 2.f);
+  std::vector<SamplingParams> params;
+  for (int i = 0; i < kRequests; ++i) {
+    SamplingParams p = Params(i % 3 == 0 ? 0.f : 0.7f + 0.1f * i, 100 + i);
+    if (i % 4 == 1) p.top_k = 40;
+    if (i % 4 == 2) p.top_p = 0.9f;
+    if (i % 5 == 3) p.repetition_penalty = 1.3f;
+    params.push_back(p);
+  }
+  const std::vector<int32_t> prompt = {1, 2, 3, 4000};
+  std::vector<std::unique_ptr<Sampler>> together, alone;
+  for (const SamplingParams& p : params) {
+    together.push_back(std::make_unique<Sampler>(p, prompt));
+    alone.push_back(std::make_unique<Sampler>(p, prompt));
+  }
+  for (int step = 0; step < kSteps; ++step) {
+    std::vector<float> logits(static_cast<size_t>(kRequests) * kVocab);
+    for (float& v : logits) v = normal(rng);
+    std::vector<SampleJob> jobs;
+    for (int i = 0; i < kRequests; ++i) jobs.push_back({together[i].get(), logits.data() + i * kVocab, i % 3});
+    const std::vector<SampleResult> results = SampleAll(jobs, kVocab);
+    ASSERT_EQ(results.size(), jobs.size());
+    for (int i = 0; i < kRequests; ++i) {
+      const SampleResult want = alone[i]->Sample(logits.data() + i * kVocab, kVocab, i % 3);
+      EXPECT_EQ(results[i].token, want.token) << "request " << i << " step " << step;
+      EXPECT_EQ(results[i].logprob, want.logprob) << "request " << i << " step " << step;
+      ASSERT_EQ(results[i].top.size(), want.top.size());
+      for (size_t j = 0; j < want.top.size(); ++j) EXPECT_EQ(results[i].top[j].token, want.top[j].token);
+    }
+  }
+  EXPECT_TRUE(SampleAll({}, kVocab).empty());
 }
 
 }  // namespace
