@@ -1,9 +1,10 @@
 // y = x W^T (+ y) for up to a few dozen rows: the matrix products of a decode step.
 //
 // BLAS gemm packs its operands and wakes its threads first, which at decode batch sizes costs
-// more than the product; this reads each weight row once for all rows of x (in register tiles
-// of 2 outputs x 4 rows), split across threads by output row, so one row runs at memory
-// bandwidth and 32 rows at 1.5-1.9x OpenBLAS (build/bench/engine_bench, docs/benchmarks.md).
+// more than the product; this reads each weight row once for all rows of x (register tiles of 8
+// outputs x 1 row, or of 4 x 4 in blocks whose operands fit L1 from 4 rows on), split across
+// threads by output row, so one row runs at memory bandwidth and 32 rows at 1.5-2x OpenBLAS
+// (build/bench/engine_bench, docs/benchmarks.md).
 // Every product may be called by every thread of a team (kernels/cpu_team.h), whose threads then
 // split its output rows; alone, it opens a parallel region of its own.
 #pragma once
