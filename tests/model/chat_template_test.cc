@@ -58,6 +58,9 @@ TEST(ChatTemplateParse, SyntaxErrorsNameTheLine) {
       {"{% macro f(a=1, b) %}{% endmacro %}", "line 1: non-default argument follows"},
       {"{% for x in y recursive %}{% endfor %}", "line 1: recursive for loops are not supported"},
       {"{{ f(*args) }}", "line 1: *args and **kwargs"},
+      // Jinja parses these, then fails to compile them (a slice in a tuple is not Python).
+      {"{{ x[1, :4] }}", "line 1: a slice cannot be one of several subscripts"},
+      {"\n{{ x[::2, 0] }}", "line 2: a slice cannot be one of several subscripts"},
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.source);

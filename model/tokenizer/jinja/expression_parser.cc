@@ -472,6 +472,13 @@ absl::StatusOr<ExprPtr> ExpressionParser::ParseSubscript(ExprPtr node) {
   }
   RETURN_IF_ERROR(ExpectOp("]"));
   if (args.empty()) return SyntaxError(line, "expected a subscript expression");
+  if (args.size() > 1) {
+    // x[a:b, c]: Jinja's parser accepts it, but the Python it compiles to does not (a slice
+    // cannot be a tuple's item), so the template is rejected there.
+    for (const ExprPtr& arg : args) {
+      if (arg->kind == ExprKind::kSlice) return SyntaxError(line, "a slice cannot be one of several subscripts");
+    }
+  }
   if (args.size() == 1 && args[0]->kind == ExprKind::kSlice) {
     ExprPtr slice = std::move(args[0]);
     slice->a = std::move(node);
