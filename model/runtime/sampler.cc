@@ -140,6 +140,12 @@ float LogSoftmaxAt(const float* logits, int32_t vocab, int32_t token) {
   return RawLogprob(logits, token, raw);
 }
 
+void LogSoftmaxAtRows(const float* logits, int32_t vocab, const int64_t* rows, const int32_t* targets,
+                      int64_t n, float* out) {
+#pragma omp parallel for schedule(dynamic, 4) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) out[i] = LogSoftmaxAt(logits + rows[i] * vocab, vocab, targets[i]);
+}
+
 Sampler::Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt_tokens)
     : params_(params),
       penalize_(std::isfinite(params.repetition_penalty) && params.repetition_penalty > 0 &&

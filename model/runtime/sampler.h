@@ -135,5 +135,10 @@ double UniformDraw(uint64_t seed, uint64_t step);
 // e.g. 1e4). NaN when undefined: token outside [0, vocab), a NaN or +inf logit, or all -inf.
 // -inf for a -inf logit when some other logit is finite. Thread-safe (pure).
 float LogSoftmaxAt(const float* logits, int32_t vocab, int32_t token);
+// LogSoftmaxAt for n rows at once: out[i] = LogSoftmaxAt(logits + rows[i] * vocab, vocab,
+// targets[i]), the rows split among the calling thread's OpenMP threads. A scoring step's
+// tokens each scan the whole vocabulary, one row after another on one thread until this.
+void LogSoftmaxAtRows(const float* logits, int32_t vocab, const int64_t* rows, const int32_t* targets,
+                      int64_t n, float* out);
 
 }  // namespace mswa

@@ -7,22 +7,31 @@ namespace mswa {
 Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tensor& logits) {
   const int32_t vocab = static_cast<int32_t>(model_->config().vocab_size);
   const float* logits_data = logits.defined() ? logits.data_ptr<float>() : nullptr;  // [rows, V]
-  // The generating requests' draws first, all together (in parallel: model/runtime/sampler.h),
-  // then each slot's outputs in order. A scoring slot has a row per token; a generating slot
-  // one, once its prompt is complete (server/engine/batch.cc).
+  // The generating requests' draws and the scored tokens' log-probabilities first, all together
+  // (in parallel: model/runtime/sampler.h), then each slot's outputs in order. A scoring slot
+  // has a row per token; a generating slot one, once its prompt is complete
+  // (server/engine/batch.cc).
   std::vector<SampleJob> jobs;
+  std::vector<int64_t> scored_rows;
+  std::vector<int32_t> scored_targets;
   int64_t row = 0;
   for (const Slot& s : batch.slots) {
     const Request& r = *s.r;
     if (s.n == 0) continue;
     if (r.kind == Request::Kind::kScore) {
-      row += s.n;
+      for (int64_t j = 0; j < s.n; ++j) {
+        scored_rows.push_back(row++);
+        scored_targets.push_back(r.unfed[j + 1]);
+      }
     } else if (r.computed + s.n >= r.prompt_len) {
       jobs.push_back({r.sampler.get(), logits_data + (row++) * vocab, r.gen.top_logprobs});
     }
   }
   const std::vector<SampleResult> samples = SampleAll(jobs, vocab);
-  size_t next_sample = 0;
+  std::vector<float> scored(scored_rows.size());
+  LogSoftmaxAtRows(logits_data, vocab, scored_rows.data(), scored_targets.data(),
+                   static_cast<int64_t>(scored.size()), scored.data());
+  size_t next_sample = 0, next_scored = 0;
   row = 0;
   StepCounts counts;
   for (const Slot& s : batch.slots) {
@@ -38,7 +47,7 @@ Engine::StepCounts Engine::ProcessOutputs(const StepBatch& batch, const at::Tens
       for (int64_t j = 0; j < s.n; ++j, ++row) {
         const int32_t target = r.unfed[j + 1];
         r.totals.bytes_scored += static_cast<int64_t>(tokenizer_->TokenBytes(target).size());
-        const float lp = LogSoftmaxAt(logits_data + row * vocab, vocab, target);
+        const float lp = scored[next_scored++];
         lps[j] = lp;
         r.totals.total_nll -= lp;
         ++r.totals.tokens;

@@ -485,5 +485,34 @@ TEST(Sampler, SampleAllGivesEachSamplerItsOwnDraws) {
   EXPECT_TRUE(SampleAll({}, kVocab).empty());
 }
 
+TEST(Sampler, LogSoftmaxAtRowsMatchesEachRowAlone) {
+  constexpr int32_t kVocab = 3000;
+  constexpr int kRows = 37;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.f, 3.f);
+  std::vector<float> logits(static_cast<size_t>(kRows) * kVocab);
+  for (float& v : logits) v = normal(rng);
+  logits[5 * kVocab + 7] = std::numeric_limits<float>::quiet_NaN();  // row 5: undefined
+  // Rows in any order, some twice, targets anywhere (one out of range: NaN).
+  std::vector<int64_t> rows;
+  std::vector<int32_t> targets;
+  for (int i = 0; i < 50; ++i) {
+    rows.push_back((i * 7) % kRows);
+    targets.push_back(i == 9 ? kVocab : (i * 131) % kVocab);
+  }
+  std::vector<float> out(rows.size());
+  LogSoftmaxAtRows(logits.data(), kVocab, rows.data(), targets.data(), static_cast<int64_t>(rows.size()), out.data());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const float want = LogSoftmaxAt(logits.data() + rows[i] * kVocab, kVocab, targets[i]);
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(out[i])) << i;
+    } else {
+      EXPECT_EQ(out[i], want) << i;
+    }
+  }
+  EXPECT_TRUE(std::isnan(out[9]));
+  EXPECT_TRUE(std::isnan(out[std::find(rows.begin(), rows.end(), 5) - rows.begin()]));
+}
+
 }  // namespace
 }  // namespace mswa
