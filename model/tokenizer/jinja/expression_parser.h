@@ -20,6 +20,8 @@ namespace mswa::jinja {
 absl::Status SyntaxError(int line, std::string_view message);
 // A token as error messages name it: "'endfor'", "end of template", ...
 std::string Describe(const Token& t);
+// A node of `kind` at `line`, its other fields default.
+ExprPtr NewExpr(ExprKind kind, int line);
 
 // Counts nesting for the duration of a recursive parse call.
 class DepthGuard {
