@@ -289,6 +289,14 @@ int main(int argc, char** argv) {
           ok = true;
         }
       }
+    } else if (flag == "--f32_layout") {
+      ok = false;
+      for (F32Layout l : {F32Layout::kAuto, F32Layout::kRows, F32Layout::kPanels48}) {
+        if (value == F32LayoutName(l)) {
+          dir.f32_layout = l;
+          ok = true;
+        }
+      }
     } else if (flag == "--tests") {
       dir.tests.clear();
       for (absl::string_view t : absl::StrSplit(value, ',')) {
@@ -324,6 +332,10 @@ int main(int argc, char** argv) {
     }
     if (!SetBf16DotKernel(dir.bf16_kernel)) {
       std::fprintf(stderr, "this CPU cannot run --bf16_kernel %s\n", Bf16DotKernelName(dir.bf16_kernel));
+      return 2;
+    }
+    if (!SetF32Layout(dir.f32_layout)) {
+      std::fprintf(stderr, "this CPU cannot run --f32_layout %s\n", F32LayoutName(dir.f32_layout));
       return 2;
     }
     if (dir.threads > 0) at::set_num_threads(dir.threads);

@@ -21,6 +21,7 @@ const char kDirUsage[] =
     "                    [--batches 8,32]\n"
     "                    [--int8_kernel auto|widened|avx2|avx512vnni|amxint8]\n"
     "                    [--bf16_kernel auto|widened|avx512bf16|amxbf16]\n"
+    "                    [--f32_layout auto|rows|panels48]\n"
     "                    [--tests pp512,tg128,batches,score2048] [--repetitions 3]\n"
     "                    [--depth N]\n"
     "Prefill of 512 tokens (pp512), decode of 128 tokens at batch 1 (tg128) and at each\n"
@@ -28,7 +29,8 @@ const char kDirUsage[] =
     "roofline and the matmul FLOP/s measured in the same run. Weights are the directory's;\n"
     "token ids are random. --int8_kernel forces how int8 products run (widened: exact fp32\n"
     "products of the dequantized weights); --bf16_kernel how products with bfloat16\n"
-    "activations run. --tests runs a subset (to profile one row);\n"
+    "activations run; --f32_layout how fp32 matrices are laid out (panels48 where AVX-512\n"
+    "runs). --tests runs a subset (to profile one row);\n"
     "pp512 is the best of --repetitions prompts. --depth N decodes after N tokens of context\n"
     "(llama-bench's -d; the rows are named tg128 @ dN), the prompt prefilled untimed.\n";
 
@@ -125,9 +127,11 @@ int RunModelDir(const DirBenchOptions& opt) {
               stored == at::kBFloat16 ? "bf16" : stored == at::kHalf ? "f16" : "f32", dtype_name,
               int8_kernel        ? " with the int8 kernel "
               : bf16_activations ? " (bf16 activations) with the kernel "
+              : compute == at::kFloat ? " with matrices in layout "
                                  : "",
               int8_kernel        ? Int8KernelName(Int8KernelFor(1, c.hidden_size))
               : bf16_activations ? Bf16DotKernelName(Bf16DotKernelNow())
+              : compute == at::kFloat ? F32LayoutName(F32LayoutNow())
                                  : "",
               KvDTypeName(e.kv_dtype()), omp_get_max_threads());
   std::printf("read bandwidth %.1f GB/s (512 MiB); matmul %.1f GFLOP/s at the MLP's shape\n\n",

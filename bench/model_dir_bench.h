@@ -25,6 +25,7 @@ struct DirBenchOptions {
   std::vector<int> batches = {8, 32};
   Int8Kernel int8_kernel = Int8Kernel::kAuto;
   Bf16DotKernel bf16_kernel = Bf16DotKernel::kAuto;
+  F32Layout f32_layout = F32Layout::kAuto;
   // Which rows to measure (all by default; a subset for profiling one of them).
   std::vector<std::string> tests = {"pp512", "tg128", "batches", "score2048"};
   int repetitions = 3;  // pp512 is the best of this many prompts

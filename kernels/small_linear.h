@@ -24,6 +24,33 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate);
 
+// fp32 weights in panels, as the model loads them where the CPU has AVX-512: panel p holds
+// outputs [48 p, 48 p + 48) as [in][48], the 48 outputs' weights for each column side by side
+// (the last panel padded with zero rows), so the kernel's vector lanes are outputs: no partial
+// sums to fold, and 24 multiply-adds per 3 vector loads at 8 rows of x, where the row layout's
+// dot-product tiles load 8 per 16 (small_linear_f32_panels_cpu.cc). Any rows and columns. Each
+// output is one lane's sum over the columns in order, so a row's outputs are the same bits alone
+// as in any batch (not the row layout's bits: its kernels fold 16 partial sums).
+enum class F32Layout { kAuto, kRows, kPanels48 };
+inline constexpr int64_t kF32PanelRows = 48;
+struct F32Panels {
+  const float* w = nullptr;  // F32PanelsFloats(out, in) floats, 64-byte aligned for speed
+  int64_t out = 0;
+};
+void SmallLinear(const float* x, int64_t rows, int64_t in, const F32Panels& w, float* y,
+                 int64_t y_stride, bool accumulate);
+// Forces the layout fp32 matrices are loaded in from now on (tests, benchmarks); kAuto restores
+// the best for the CPU. Returns false, changing nothing, for kPanels48 without AVX-512.
+bool SetF32Layout(F32Layout layout);
+// The layout to load fp32 matrices in now (never kAuto): kPanels48 where AVX-512 runs.
+F32Layout F32LayoutNow();
+const char* F32LayoutName(F32Layout layout);  // "auto", "rows", "panels48"
+int64_t F32PanelsFloats(int64_t out, int64_t in);
+// w [out, in] row-major into F32PanelsFloats(out, in) floats.
+void PackF32Panels(const float* w, int64_t out, int64_t in, float* packed);
+// Rows [row_begin, row_end) of a packed matrix back to row-major, into w [row_end - row_begin, in].
+void UnpackF32Panels(const float* packed, int64_t in, int64_t row_begin, int64_t row_end, float* w);
+
 // bfloat16 weights times the activations rounded to bfloat16 (nearest even), the products
 // summed in fp32: what llama.cpp and GPU servers compute for bfloat16 models. With AVX-512 BF16
 // (Zen 4, Sapphire Rapids and later) one vdpbf16ps does 32 multiply-adds, twice an fp32 FMA's,

@@ -13,6 +13,7 @@
 #include "kernels/cpu_team.h"
 #include "kernels/fold16.h"
 #include "kernels/small_linear_bf16.h"
+#include "kernels/small_linear_f32_panels.h"
 #include "kernels/small_linear_q8.h"
 #include "kernels/vec16.h"
 
@@ -302,6 +303,7 @@ void Run(Chunk chunk_fn, const float* x, int64_t rows, int64_t in, const W& w, i
 }
 
 std::atomic<Int8Kernel> g_int8_kernel{Int8Kernel::kAuto};
+std::atomic<F32Layout> g_f32_layout{F32Layout::kAuto};
 std::atomic<Bf16DotKernel> g_bf16_dot_kernel{Bf16DotKernel::kAuto};
 
 bool CpuHas(Int8Kernel kernel) {
@@ -323,6 +325,43 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const float* w, int64
 void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out, float* y,
                  int64_t y_stride, bool accumulate) {
   Run(ChunkBf16, x, rows, in, DenseRows<Bf16>{w, in}, out, y, y_stride, accumulate);
+}
+
+void SmallLinear(const float* x, int64_t rows, int64_t in, const F32Panels& w, float* y,
+                 int64_t y_stride, bool accumulate) {
+  if (!panels::CpuHasAvx512()) {
+    // Not loaded so here (F32LayoutNow), but a caller may hold such a matrix: the row kernel on
+    // its unpacked rows.
+    thread_local std::vector<float> dense;
+    dense.resize(w.out * in);
+    UnpackF32Panels(w.w, in, 0, w.out, dense.data());
+    return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
+  }
+  ForOutputShares(
+      w.out, w.out * in * rows,
+      [&](int64_t begin, int64_t end) { panels::Chunk(x, rows, in, w.w, w.out, begin, end, y, y_stride, accumulate); },
+      kF32PanelRows);
+}
+
+bool SetF32Layout(F32Layout layout) {
+  if (layout == F32Layout::kPanels48 && !panels::CpuHasAvx512()) return false;
+  g_f32_layout.store(layout, std::memory_order_relaxed);
+  return true;
+}
+
+F32Layout F32LayoutNow() {
+  const F32Layout layout = g_f32_layout.load(std::memory_order_relaxed);
+  if (layout != F32Layout::kAuto) return layout;
+  return panels::CpuHasAvx512() ? F32Layout::kPanels48 : F32Layout::kRows;
+}
+
+const char* F32LayoutName(F32Layout layout) {
+  switch (layout) {
+    case F32Layout::kAuto: return "auto";
+    case F32Layout::kRows: return "rows";
+    case F32Layout::kPanels48: return "panels48";
+  }
+  return "?";
 }
 
 void SmallLinearBf16Dot(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_t out,

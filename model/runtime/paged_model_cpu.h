@@ -27,7 +27,8 @@ class PagedModelCpu final : public PagedModel {
  private:
   enum class Proj { kQkv, kO, kGateUp, kDown, kLmHead };
   // y (+)= x W^T for projection `proj` of `layer`, x [rows, in] and y [rows, out] (row stride
-  // y_stride): a matrix-vector kernel for a few rows (int8 VNNI: any number), BLAS for more.
+  // y_stride): a matrix-vector kernel for a few rows (int8 VNNI, fp32 panels: any number, so a
+  // prompt's token computes what a decode step does), BLAS for more.
   // Inside a team (kernels/cpu_team.h) only the kernels, which take up to kSmallLinearMaxRows.
   void Linear(const float* x, int64_t rows, int64_t in, int64_t layer, Proj proj, float* y,
               int64_t y_stride, bool accumulate) const;
@@ -37,16 +38,20 @@ class PagedModelCpu final : public PagedModel {
 
   // Per layer, [out, in] in the compute type (fp32 or bfloat16), each projection one matrix:
   // [q; k; v] [(H + 2 KV) D, E], o [E, H D], [gate; up] [2F, E], down [E, F]. Decode-sized
-  // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand).
-  // One weight matrix [out, in]: `w` in fp32 or bfloat16, or, for int8 and q4 compute, `q` with
+  // batches read them with kernels/small_linear.h, larger ones with BLAS (transposed operand);
+  // fp32 panels take small_linear.h's kernel at every size (as fast as BLAS on prompts).
+  // One weight matrix [out, in]: `w` in fp32 or bfloat16 (fp32 in panels of kF32PanelRows
+  // outputs, 1-D, where AVX-512 runs: `f32_panels`), or, for int8 and q4 compute, `q` with
   // `scales` (fp32, one per kInt8Group values of a row) laid out as `layout` says: row-major
   // int8 values, or packed in tiles for the AVX-512 VNNI kernel (scales inside q; q4's values
   // two a byte) where that kernel runs.
   struct Matrix {
     at::Tensor w, q, scales;
-    int64_t q_out = 0;
+    int64_t q_out = 0;  // out, where neither q nor w is [out, in]
     Int8Layout layout = Int8Layout::kRows;
-    int64_t out() const { return q.defined() ? q_out : w.size(0); }
+    bool f32_panels = false;
+    int64_t out() const { return q.defined() || f32_panels ? q_out : w.size(0); }
+    F32Panels panels() const { return F32Panels{w.data_ptr<float>(), q_out}; }
     Int8Matrix int8() const {
       return Int8Matrix{q.data_ptr<int8_t>(), scales.defined() ? scales.data_ptr<float>() : nullptr, q_out, layout};
     }

@@ -31,9 +31,11 @@ float FromBf16(Bf16 b) {
   return f;
 }
 
-// Runs SmallLinear with weights `w` (fp32) or their bfloat16 rounding (`bf16`) against the
-// double-precision product with the weights it was given.
-void CheckEveryShape(bool bf16) {
+// Runs SmallLinear with weights `w` (fp32, in rows or packed in panels) or their bfloat16
+// rounding against the double-precision product with the weights it was given.
+enum class Weights { kF32, kF32Panels, kBf16 };
+void CheckEveryShape(Weights kind) {
+  const bool bf16 = kind == Weights::kBf16;
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.f, 1.f);
   for (int64_t rows : {1, 3, 4, 5, 8, 13, 32, 64}) {
@@ -52,6 +54,10 @@ void CheckEveryShape(bool bf16) {
           const std::vector<float> before = y;
           if (bf16) {
             SmallLinear(x.data(), rows, in, w16.data(), out, y.data(), stride, accumulate);
+          } else if (kind == Weights::kF32Panels) {
+            std::vector<float> packed(F32PanelsFloats(out, in), std::nanf(""));
+            PackF32Panels(w.data(), out, in, packed.data());
+            SmallLinear(x.data(), rows, in, F32Panels{packed.data(), out}, y.data(), stride, accumulate);
           } else {
             SmallLinear(x.data(), rows, in, w.data(), out, y.data(), stride, accumulate);
           }
@@ -68,14 +74,44 @@ void CheckEveryShape(bool bf16) {
             }
           }
           EXPECT_LT(worst, 1e-5 * in) << "rows " << rows << " in " << in << " out " << out
-                                      << (accumulate ? " accumulate" : "") << (bf16 ? " bf16" : "");
+                                      << (accumulate ? " accumulate" : "") << " kind " << static_cast<int>(kind);
         }
       }
     }
   }
 }
 
-TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(false); }
+TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(Weights::kF32); }
+TEST(SmallLinear, F32PanelsMatchTheReferenceForEveryShape) { CheckEveryShape(Weights::kF32Panels); }
+
+TEST(SmallLinear, F32PanelsUnpackToTheRowsTheyWerePackedFrom) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t out : {1, 47, 48, 49, 130}) {
+    const int64_t in = 37;
+    std::vector<float> w(out * in);
+    for (float& v : w) v = normal(rng);
+    std::vector<float> packed(F32PanelsFloats(out, in), std::nanf(""));
+    ASSERT_EQ(static_cast<int64_t>(packed.size()) % (kF32PanelRows * in), 0);
+    PackF32Panels(w.data(), out, in, packed.data());
+    for (float v : packed) EXPECT_FALSE(std::isnan(v)) << "padding left unwritten, out " << out;
+    // Any range of rows, across panel boundaries.
+    for (int64_t begin : {int64_t{0}, out / 3, out - 1}) {
+      std::vector<float> rows((out - begin) * in);
+      UnpackF32Panels(packed.data(), in, begin, out, rows.data());
+      EXPECT_EQ(0, std::memcmp(rows.data(), w.data() + begin * in, rows.size() * sizeof(float)))
+          << "out " << out << " from row " << begin;
+    }
+  }
+}
+
+TEST(SmallLinear, F32LayoutCanBeForcedAndRestored) {
+  ASSERT_TRUE(SetF32Layout(F32Layout::kRows));
+  EXPECT_EQ(F32LayoutNow(), F32Layout::kRows);
+  if (SetF32Layout(F32Layout::kPanels48)) EXPECT_EQ(F32LayoutNow(), F32Layout::kPanels48);
+  ASSERT_TRUE(SetF32Layout(F32Layout::kAuto));
+  EXPECT_NE(F32LayoutNow(), F32Layout::kAuto);
+}
 
 // A row's outputs are the same bits alone as in a batch (the engine promises a sequence the same
 // result whatever else is in the step), for the widths where the batched tiles split the columns
@@ -94,9 +130,13 @@ TEST(SmallLinear, RowsGiveTheSameBitsAloneAsInAnyBatch) {
     const int64_t most = 64;
     std::vector<float> x(most * in);
     for (float& v : x) v = normal(rng);
-    for (bool bf16 : {false, true}) {
+    std::vector<float> packed(F32PanelsFloats(out, in));
+    PackF32Panels(w.data(), out, in, packed.data());
+    for (Weights kind : {Weights::kF32, Weights::kF32Panels, Weights::kBf16}) {
+      const bool bf16 = kind == Weights::kBf16;
       auto product = [&](const float* xs, int64_t rows, float* y) {
         if (bf16) return SmallLinear(xs, rows, in, w16.data(), out, y, out, false);
+        if (kind == Weights::kF32Panels) return SmallLinear(xs, rows, in, F32Panels{packed.data(), out}, y, out, false);
         SmallLinear(xs, rows, in, w.data(), out, y, out, false);
       };
       std::vector<float> alone(most * out);
@@ -105,12 +145,12 @@ TEST(SmallLinear, RowsGiveTheSameBitsAloneAsInAnyBatch) {
         std::vector<float> batch(rows * out);
         product(x.data(), rows, batch.data());
         EXPECT_EQ(0, std::memcmp(batch.data(), alone.data(), batch.size() * sizeof(float)))
-            << "in " << in << " rows " << rows << (bf16 ? " bf16" : "");
+            << "in " << in << " rows " << rows << " kind " << static_cast<int>(kind);
       }
     }
   }
 }
-TEST(SmallLinear, Bf16WeightsMatchTheReferenceForEveryShape) { CheckEveryShape(true); }
+TEST(SmallLinear, Bf16WeightsMatchTheReferenceForEveryShape) { CheckEveryShape(Weights::kBf16); }
 
 // int8: quantization rounds each weight to within half a step of its group's scale. The widened
 // kernel's product equals the double-precision product with the dequantized weights; the
