@@ -4,7 +4,8 @@
 // more than the product; this reads each weight row once for all rows of x (register tiles of 8
 // outputs x 1 row, or of 4 x 4 in blocks whose operands fit L1 from 4 rows on), split across
 // threads by output row, so one row runs at memory bandwidth and 32 rows at 1.5-2x OpenBLAS
-// (build/bench/engine_bench, docs/benchmarks.md).
+// (build/bench/engine_bench, docs/benchmarks.md). fp32 matrices packed in panels (F32Panels,
+// below) take an outer-product kernel instead, fast enough for prompts too.
 // Every product may be called by every thread of a team (kernels/cpu_team.h), whose threads then
 // split its output rows; alone, it opens a parallel region of its own.
 #pragma once
