@@ -43,12 +43,17 @@ class ScoreReactor final : public grpc::ServerUnaryReactor, public Shared {
   }
 
   void OnCancel() override {
+    // Members are read under the lock only: gRPC runs OnDone (which deletes this) after
+    // OnCancel returns, but orders the two inside libgrpc++, where ThreadSanitizer cannot see
+    // it; the lock, which OnDone takes too, is an order it sees.
     int64_t id = 0;
+    MswaServiceImpl* service = nullptr;
     {
       absl::MutexLock lock(&mu_);
       id = id_;
+      service = service_;
     }
-    if (id != 0) service_->engine().Cancel(id);
+    if (id != 0) service->engine().Cancel(id);
   }
 
   void OnDone() override {

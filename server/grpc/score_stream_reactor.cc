@@ -172,13 +172,16 @@ class ScoreStreamReactor final
   }
 
   void OnCancel() override {
+    // Members are read under the lock only (as in GenerateReactor::OnCancel).
     int64_t cancel = 0;
+    MswaServiceImpl* service = nullptr;
     {
       absl::MutexLock lock(&mu_);
       client_cancelled_ = true;
       if (submitted_ && !engine_done_) cancel = id_;
+      service = service_;
     }
-    if (cancel != 0) service_->engine().Cancel(cancel);
+    if (cancel != 0) service->engine().Cancel(cancel);
   }
 
   void OnDone() override {
