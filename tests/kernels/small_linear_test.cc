@@ -84,35 +84,6 @@ void CheckEveryShape(Weights kind) {
 TEST(SmallLinear, MatchesTheReferenceForEveryShape) { CheckEveryShape(Weights::kF32); }
 TEST(SmallLinear, F32PanelsMatchTheReferenceForEveryShape) { CheckEveryShape(Weights::kF32Panels); }
 
-TEST(SmallLinear, F32PanelsUnpackToTheRowsTheyWerePackedFrom) {
-  std::mt19937 rng(4);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  for (int64_t out : {1, 47, 48, 49, 130}) {
-    const int64_t in = 37;
-    std::vector<float> w(out * in);
-    for (float& v : w) v = normal(rng);
-    std::vector<float> packed(F32PanelsFloats(out, in), std::nanf(""));
-    ASSERT_EQ(static_cast<int64_t>(packed.size()) % (kF32PanelRows * in), 0);
-    PackF32Panels(w.data(), out, in, packed.data());
-    for (float v : packed) EXPECT_FALSE(std::isnan(v)) << "padding left unwritten, out " << out;
-    // Any range of rows, across panel boundaries.
-    for (int64_t begin : {int64_t{0}, out / 3, out - 1}) {
-      std::vector<float> rows((out - begin) * in);
-      UnpackF32Panels(packed.data(), in, begin, out, rows.data());
-      EXPECT_EQ(0, std::memcmp(rows.data(), w.data() + begin * in, rows.size() * sizeof(float)))
-          << "out " << out << " from row " << begin;
-    }
-  }
-}
-
-TEST(SmallLinear, F32LayoutCanBeForcedAndRestored) {
-  ASSERT_TRUE(SetF32Layout(F32Layout::kRows));
-  EXPECT_EQ(F32LayoutNow(), F32Layout::kRows);
-  if (SetF32Layout(F32Layout::kPanels48)) EXPECT_EQ(F32LayoutNow(), F32Layout::kPanels48);
-  ASSERT_TRUE(SetF32Layout(F32Layout::kAuto));
-  EXPECT_NE(F32LayoutNow(), F32Layout::kAuto);
-}
-
 // A row's outputs are the same bits alone as in a batch (the engine promises a sequence the same
 // result whatever else is in the step), for the widths where the batched tiles split the columns
 // into spans and the outputs into several blocks, and for every position in the batch.
