@@ -101,17 +101,6 @@ inline void FromFloat(float x, F16* out) {
 inline void FromFloat(float x, Bf16* out) { *out = RoundToBf16(x); }
 
 
-// w[j] = exp(s[j] - m) for j in [lo, hi); returns their sum.
-inline float SoftmaxWeights(const float* s, float m, int64_t lo, int64_t hi, float* w) {
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = lo; j < hi; ++j) {
-    w[j] = ExpNonPositive(s[j] - m);
-    sum += w[j];
-  }
-  return sum;
-}
-
 // How many blocks ahead of the one being computed the kernel prefetches (1, 2 and 3 measured
 // the same on a 2-core EPYC; 1 to 2 blocks of 2 KiB cover the DRAM latency).
 constexpr int64_t kPrefetchBlocks = 1;
@@ -132,56 +121,76 @@ inline BlockRows RowsOfBlock(const PagedKvParams& p, const KvPoolView& pool, int
       (p.block_size * p.head_dim * static_cast<int64_t>(sizeof(T)) + 63) / 64};
 }
 
-// Asks the cache for one block's K and V rows of one head, into L1 (a block needed next).
-template <typename T>
-inline void PrefetchBlock(const PagedKvParams& p, const KvPoolView& pool, int32_t block,
-                          int32_t group_head) {
-  const BlockRows r = RowsOfBlock<T>(p, pool, block, group_head);
-  for (int64_t i = 0; i < r.lines; ++i) {
-    __builtin_prefetch(r.k + 64 * i);
-    __builtin_prefetch(r.v + 64 * i);
-  }
+// Lines [begin, end) of 64 bytes from `rows`, into L2 only.
+inline void PrefetchLinesToL2(const char* rows, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) __builtin_prefetch(rows + 64 * i, 0, 2);
 }
 
-// Lines [begin, end) of a block's K and V rows, into L2 only.
-inline void PrefetchLinesToL2(const BlockRows& r, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) {
-    __builtin_prefetch(r.k + 64 * i, 0, 2);
-    __builtin_prefetch(r.v + 64 * i, 0, 2);
+// Keys per chunk of the softmax (whole blocks, at least one): the scores of a chunk's keys are
+// all computed first, then one max, one exp per score and one sum per head, then the weighted V
+// rows. Per block of 16 keys, as an online softmax did it, the max, the rescaling and the exp
+// were a serial chain of scalar steps that cost more than the block's dot products (decode
+// attention ran at a fifth of the core's FMA rate with its keys in cache).
+constexpr int64_t kChunkKeys = 256;
+
+// The largest of s[lo, hi).
+__attribute__((always_inline)) inline float MaxOf(const float* s, int64_t lo, int64_t hi) {
+  float m = -std::numeric_limits<float>::infinity();
+  int64_t j = lo;
+  if (j + 16 <= hi) {
+    V16 mv = Load16(s + j);
+    for (j += 16; j + 16 <= hi; j += 16) mv = Max16(mv, Load16(s + j));
+    m = MaxLane(mv);
   }
+  for (; j < hi; ++j) m = std::max(m, s[j]);
+  return m;
 }
 
-// Per-head running state of the online softmax over one KV head's keys.
-struct OnlineSoftmax {
+// a[0, 16 NC) += sum over keys j in [lo, hi) of w[j] * v[j * stride + (0, 16 NC)]: the dims in
+// registers, each weight broadcast once for all of them, two keys at a time into separate sums
+// (2 NC independent chains hide the add latency).
+template <typename T, int NC>
+__attribute__((always_inline)) inline void AddWeightedRows(const float* w, int64_t lo, int64_t hi,
+                                                          const T* v, int64_t stride, float* a) {
+  V16 t0[NC], t1[NC];
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) {
+    t0[c] = Load16(a + 16 * c);
+    t1[c] = V16{};
+  }
+  int64_t j = lo;
+  for (; j + 2 <= hi; j += 2) {
+    const V16 w0 = Splat16(w[j]), w1 = Splat16(w[j + 1]);
+    const T* v0 = v + j * stride;
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) {
+      t0[c] += w0 * Load16(v0 + 16 * c);
+      t1[c] += w1 * Load16(v0 + stride + 16 * c);
+    }
+  }
+  if (j < hi) {
+    const V16 w0 = Splat16(w[j]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) t0[c] += w0 * Load16(v + j * stride + 16 * c);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) Store16(a + 16 * c, t0[c] + t1[c]);
+}
+
+// Per-head running state across chunks, and one chunk's scores (then weights).
+struct ChunkSoftmax {
   float m[kMaxGroup], l[kMaxGroup];
-  alignas(64) float acc[kMaxGroup][256];  // D <= 256, checked by the caller
-  alignas(64) float s[64];                // scores of one block for one head; B <= 64
-  alignas(64) float w[64];                // their weights
+  alignas(64) float acc[kMaxGroup][256];       // D <= 256, checked by the caller
+  alignas(64) float s[kMaxGroup][kChunkKeys];  // block size <= 64 <= kChunkKeys
 };
 
-// Folds the scores s[lo, hi) of head h into its state; returns the factor its accumulator
-// must be rescaled by before the block's weighted V rows are added (weights in st.w).
-inline float FoldScores(OnlineSoftmax& st, int h, int64_t lo, int64_t hi) {
-  float block_max = -std::numeric_limits<float>::infinity();
-  for (int64_t j = lo; j < hi; ++j) block_max = std::max(block_max, st.s[j]);
-  const float new_m = std::max(st.m[h], block_max);
-  const float correction = std::exp(st.m[h] - new_m);  // exp(-inf) = 0 on the first block
-  st.m[h] = new_m;
-  st.l[h] = st.l[h] * correction + SoftmaxWeights(st.s, new_m, lo, hi, st.w);
-  return correction;
-}
-
-// s = cap * tanh(s / cap) for the scores of keys [lo, hi) (attention-logit soft-capping).
-inline void SoftCapScores(OnlineSoftmax& st, int64_t lo, int64_t hi, float cap) {
-  const float inv = 1.f / cap;
-  for (int64_t j = lo; j < hi; ++j) st.s[j] = cap * std::tanh(st.s[j] * inv);
-}
-
 // Attention of `nq` query heads (rows q[0..nq) of `head_dim`, stride `q_stride`) that share one
-// KV head, over keys [first, last] of one sequence, from pools of element type T. Online
-// softmax in fp32: per block of keys, scores -> running max -> rescale the accumulator ->
-// accumulate exp(score) * V. Inlined into one function per T below, each compiled for AVX-512,
-// AVX2 and baseline x86-64 (target_clones): the loader picks the best the CPU has.
+// KV head, over keys [first, last] of one sequence, from pools of element type T. Softmax in
+// fp32 over chunks of kChunkKeys keys: per chunk, scores (q . K) for every head -> the chunk's
+// max -> rescale the running sum and accumulator -> exp(score - max) -> accumulate weight * V.
+// Each K and V row is read from memory once (the V rows of a chunk stay in L2 between its two
+// passes). Inlined into one function per T below, each compiled for AVX-512, AVX2 and baseline
+// x86-64 (target_clones): the loader picks the best the CPU has.
 //
 // ml == nullptr: out holds the attention output. Otherwise the part of a longer key range that
 // [first, last] is: out holds each head's unnormalized sum of exp(score - m) V, and ml[2h],
@@ -196,94 +205,126 @@ __attribute__((always_inline)) inline void AttendOneKvHead(
   // Head dims in whole 16-float vectors take the register path; others (rare) the scalar one.
   const bool vec = D % 16 == 0;
   const KvPoolView& pool = p.pools[head.group];
-  OnlineSoftmax st;
+  const int64_t chunk_keys = std::max<int64_t>(1, kChunkKeys / B) * B;
+  ChunkSoftmax st;
   for (int h = 0; h < nq; ++h) {
     st.m[h] = -std::numeric_limits<float>::infinity();
     st.l[h] = 0.f;
     for (int64_t d = 0; d < D; ++d) st.acc[h][d] = 0.f;
   }
+  const int64_t first_block = first - first % B;
   for (int64_t i = 0; i < kPrefetchBlocks; ++i) {
-    const int64_t start = first - first % B + i * B;
-    if (start <= last) PrefetchBlock<T>(p, pool, BlockOf(p, seq, head.group, start), head.group_head);
+    const int64_t start = first_block + i * B;
+    if (start > last) break;
+    const BlockRows r = RowsOfBlock<T>(p, pool, BlockOf(p, seq, head.group, start), head.group_head);
+    for (int64_t l = 0; l < r.lines; ++l) __builtin_prefetch(r.k + 64 * l);
   }
-  for (int64_t block_start = first - first % B; block_start <= last; block_start += B) {
-    const int64_t lo = std::max(first, block_start) - block_start;
-    const int64_t hi = std::min(last + 1, block_start + B) - block_start;
-    const int32_t block = BlockOf(p, seq, head.group, block_start);
-    const T* k = HeadRows(static_cast<const T*>(pool.k), p, pool, block, head.group_head);
-    const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, block, head.group_head);
-    // The blocks of a window lie anywhere in the pool, where the hardware prefetcher cannot
-    // guess them: ask for the K and V rows of a block ahead now, while this one computes, into
-    // L2 and a share before each query head's work. All of them at once into L1 stalled the
-    // core on its fill buffers (at batch 32, 65% of the kernel's samples sat on the prefetch
-    // instructions); spread out into L2, int8 batch-32 decode of a SmolLM2 shape, whose heads
-    // come three to a KV head, ran ~4% faster, and nothing ran slower.
-    BlockRows ahead;
-    if (block_start + kPrefetchBlocks * B <= last) {
-      ahead = RowsOfBlock<T>(p, pool, BlockOf(p, seq, head.group, block_start + kPrefetchBlocks * B),
-                             head.group_head);
-    }
-    for (int h = 0; h < nq; ++h) {
-      PrefetchLinesToL2(ahead, ahead.lines * h / nq, ahead.lines * (h + 1) / nq);
-      const float* qh = q + h * q_stride;
-      float* a = st.acc[h];
-      if (vec) {
-        // Sixteen keys at a time: sixteen independent dot products, reduced together by Fold16
-        // (the same tree as Sum16, so the same bits). One key at a time, each dot product was a
-        // chain of dependent FMAs and its horizontal sum went through the stack.
-        int64_t j = lo;
-        for (; j + 16 <= hi; j += 16) {
-          const T* kj = k + j * D;
-          V16 dots[16];
-          const V16 q0 = Load16(qh);
-#pragma GCC unroll 16
-          for (int i = 0; i < 16; ++i) dots[i] = q0 * Load16(kj + i * D);
-          for (int64_t d = 16; d < D; d += 16) {
-            const V16 qd = Load16(qh + d);
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; ++i) dots[i] += qd * Load16(kj + i * D + d);
-          }
-          Store16(st.s + j, Fold16(dots) * scale);
-        }
-        for (; j < hi; ++j) {
-          const T* kj = k + j * D;
-          V16 dot = Load16(qh) * Load16(kj);
-          for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
-          st.s[j] = Sum16(dot) * scale;
-        }
-        if (p.softcap > 0.f) SoftCapScores(st, lo, hi, p.softcap);
-        const float correction = FoldScores(st, h, lo, hi);
-        // Four independent accumulators per 16 dims hide the add latency of the chain over keys.
-        for (int64_t d = 0; d < D; d += 16) {
-          V16 t0 = Load16(a + d) * correction, t1 = {}, t2 = {}, t3 = {};
+  for (int64_t chunk = first_block; chunk <= last; chunk += chunk_keys) {
+    const int64_t chunk_end = std::min(last + 1, chunk + chunk_keys);  // exclusive
+    const int64_t c_lo = std::max(first, chunk) - chunk;               // first valid score
+    const int64_t c_hi = chunk_end - chunk;
+    // Pass 1: the scores of every head, block by block. The blocks of a window lie anywhere in
+    // the pool, where the hardware prefetcher cannot guess them: ask for the next block's K rows
+    // and this block's V rows (read in pass 2) now, into L2, a share before each head's work.
+    // All at once, into L1, stalled the core on its fill buffers.
+    for (int64_t block_start = chunk; block_start < chunk_end; block_start += B) {
+      const int64_t lo = std::max(first, block_start) - block_start;
+      const int64_t hi = std::min(chunk_end, block_start + B) - block_start;
+      const BlockRows rows = RowsOfBlock<T>(p, pool, BlockOf(p, seq, head.group, block_start), head.group_head);
+      const char* next_k = nullptr;
+      if (block_start + kPrefetchBlocks * B <= last) {
+        next_k = RowsOfBlock<T>(p, pool, BlockOf(p, seq, head.group, block_start + kPrefetchBlocks * B),
+                                head.group_head).k;
+      }
+      const T* k = reinterpret_cast<const T*>(rows.k);
+      for (int h = 0; h < nq; ++h) {
+        if (next_k != nullptr) PrefetchLinesToL2(next_k, rows.lines * h / nq, rows.lines * (h + 1) / nq);
+        PrefetchLinesToL2(rows.v, rows.lines * h / nq, rows.lines * (h + 1) / nq);
+        const float* qh = q + h * q_stride;
+        float* s = st.s[h] + (block_start - chunk);
+        if (vec) {
+          // Sixteen keys at a time: sixteen independent dot products, reduced together by
+          // Fold16 (the same tree as Sum16, so the same bits).
           int64_t j = lo;
-          for (; j + 4 <= hi; j += 4) {
-            const T* vj = v + j * D + d;
-            t0 += st.w[j] * Load16(vj);
-            t1 += st.w[j + 1] * Load16(vj + D);
-            t2 += st.w[j + 2] * Load16(vj + 2 * D);
-            t3 += st.w[j + 3] * Load16(vj + 3 * D);
+          for (; j + 16 <= hi; j += 16) {
+            const T* kj = k + j * D;
+            V16 dots[16];
+            const V16 q0 = Load16(qh);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i) dots[i] = q0 * Load16(kj + i * D);
+            for (int64_t d = 16; d < D; d += 16) {
+              const V16 qd = Load16(qh + d);
+#pragma GCC unroll 16
+              for (int i = 0; i < 16; ++i) dots[i] += qd * Load16(kj + i * D + d);
+            }
+            Store16(s + j, Fold16(dots) * scale);
           }
-          for (; j < hi; ++j) t0 += st.w[j] * Load16(v + j * D + d);
-          Store16(a + d, (t0 + t1) + (t2 + t3));
-        }
-      } else {
-        for (int64_t j = lo; j < hi; ++j) {
-          const T* kj = k + j * D;
-          float dot = 0.f;
+          for (; j < hi; ++j) {
+            const T* kj = k + j * D;
+            V16 dot = Load16(qh) * Load16(kj);
+            for (int64_t d = 16; d < D; d += 16) dot += Load16(qh + d) * Load16(kj + d);
+            s[j] = Sum16(dot) * scale;
+          }
+        } else {
+          for (int64_t j = lo; j < hi; ++j) {
+            const T* kj = k + j * D;
+            float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t d = 0; d < D; ++d) dot += qh[d] * ToFloat(kj[d]);
-          st.s[j] = dot * scale;
+            for (int64_t d = 0; d < D; ++d) dot += qh[d] * ToFloat(kj[d]);
+            s[j] = dot * scale;
+          }
         }
-        if (p.softcap > 0.f) SoftCapScores(st, lo, hi, p.softcap);
-        const float correction = FoldScores(st, h, lo, hi);
+      }
+    }
+    // The chunk's softmax step, per head, over its valid scores [c_lo, c_hi).
+    for (int h = 0; h < nq; ++h) {
+      float* s = st.s[h];
+      if (p.softcap > 0.f) {
+        const float cap = p.softcap, inv = 1.f / cap;
+        for (int64_t j = c_lo; j < c_hi; ++j) s[j] = cap * std::tanh(s[j] * inv);
+      }
+      const float chunk_max = MaxOf(s, c_lo, c_hi);
+      const float new_m = std::max(st.m[h], chunk_max);
+      const float correction = std::exp(st.m[h] - new_m);  // exp(-inf) = 0 on the first chunk
+      st.m[h] = new_m;
+      float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = c_lo; j < c_hi; ++j) {
+        s[j] = ExpNonPositive(s[j] - new_m);
+        sum += s[j];
+      }
+      st.l[h] = st.l[h] * correction + sum;
+      if (chunk != first_block) {
+        float* a = st.acc[h];
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) a[d] *= correction;
-        for (int64_t j = lo; j < hi; ++j) {
-          const T* vj = v + j * D;
-          const float wj = st.w[j];
+      }
+    }
+    // Pass 2: the weighted V rows, block by block (from L2: prefetched in pass 1).
+    for (int64_t block_start = chunk; block_start < chunk_end; block_start += B) {
+      const int64_t lo = std::max(first, block_start) - block_start;
+      const int64_t hi = std::min(chunk_end, block_start + B) - block_start;
+      const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, BlockOf(p, seq, head.group, block_start),
+                            head.group_head);
+      for (int h = 0; h < nq; ++h) {
+        const float* w = st.s[h] + (block_start - chunk);
+        float* a = st.acc[h];
+        if (vec) {
+          int64_t d = 0;
+          for (; d + 64 <= D; d += 64) AddWeightedRows<T, 4>(w, lo, hi, v + d, D, a + d);
+          switch ((D - d) / 16) {
+            case 3: AddWeightedRows<T, 3>(w, lo, hi, v + d, D, a + d); break;
+            case 2: AddWeightedRows<T, 2>(w, lo, hi, v + d, D, a + d); break;
+            case 1: AddWeightedRows<T, 1>(w, lo, hi, v + d, D, a + d); break;
+            default: break;
+          }
+        } else {
+          for (int64_t j = lo; j < hi; ++j) {
+            const T* vj = v + j * D;
+            const float wj = w[j];
 #pragma omp simd
-          for (int64_t d = 0; d < D; ++d) a[d] += wj * ToFloat(vj[d]);
+            for (int64_t d = 0; d < D; ++d) a[d] += wj * ToFloat(vj[d]);
+          }
         }
       }
     }

@@ -30,14 +30,6 @@ constexpr int kTileRows = 16;
 // Keys per step of the online softmax.
 constexpr int kTileKeys = 16;
 
-__attribute__((always_inline)) inline float MaxLane(const V16& v) {
-  float s[16];
-  std::memcpy(s, &v, sizeof(s));
-  float m = s[0];
-  for (int i = 1; i < 16; ++i) m = std::max(m, s[i]);
-  return m;
-}
-
 // Per-tile state and scratch; D <= 256 (checked by the caller).
 struct TileState {
   alignas(64) float qt[256][kTileRows];   // Q^T, pre-multiplied by the scale

@@ -8,6 +8,7 @@
 // not apply, and is silenced for the units that include this header.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -56,6 +57,14 @@ __attribute__((always_inline)) inline V16 Select(const I32x16& mask, const V16& 
   return r;
 }
 __attribute__((always_inline)) inline V16 Max16(const V16& a, const V16& b) { return Select(a > b, a, b); }
+// The largest of a vector's lanes.
+__attribute__((always_inline)) inline float MaxLane(const V16& v) {
+  float s[16];
+  std::memcpy(s, &v, sizeof(s));
+  float m = s[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, s[i]);
+  return m;
+}
 
 // The operations that differ between a float and 16 of them, for code written once for both.
 // NaN gives lo, as Max16 does lane by lane (and as the float-to-int conversion after it needs).

@@ -80,6 +80,16 @@ TEST(PagedAttentionCpu, LongDecodesSplitByKeyRangeMatchTheOracle) {
   }
 }
 
+// Past 16 parts (4,096 keys) a part holds more than the kernel's 256-key chunk of scores: its
+// softmax then runs over several chunks, rescaling what the earlier ones summed.
+TEST(PagedAttentionCpu, DecodesPastSixteenPartsRescaleAcrossChunks) {
+  for (const Case& c : {Case{16, 4, {0}, 16, {4140}, {1024}, 4130},   // four heads to a KV head
+                        Case{32, 1, {0}, 3, {4130}, {1024}, 4125},    // odd blocks
+                        Case{24, 1, {0}, 16, {4130}, {1024}, 4125}}) {  // the scalar path
+    EXPECT_LT(RunCase(c, 12), 2e-5) << Describe(c);
+  }
+}
+
 // ---- fp16 / bf16 pools ------------------------------------------------------------------------
 
 uint16_t HalfBits(float x, KvDType t) {
