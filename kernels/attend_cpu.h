@@ -129,8 +129,8 @@ inline void PrefetchLinesToL2(const char* rows, int64_t begin, int64_t end) {
 // Keys per chunk of the softmax (whole blocks, at least one): the scores of a chunk's keys are
 // all computed first, then one max, one exp per score and one sum per head, then the weighted V
 // rows. Per block of 16 keys, as an online softmax did it, the max, the rescaling and the exp
-// were a serial chain of scalar steps that cost more than the block's dot products (decode
-// attention ran at a fifth of the core's FMA rate with its keys in cache).
+// were a serial chain of scalar steps beside 16 keys' dot products: chunks run decode attention
+// 1.2-1.4x faster (docs/benchmarks.md, `bench/cpu_attention_bench`).
 constexpr int64_t kChunkKeys = 256;
 
 // The largest of s[lo, hi).
