@@ -1,6 +1,7 @@
 #include "bench/bench_probes.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -26,6 +27,16 @@ double ReadBandwidth(size_t bytes) {
     best = std::max(best, static_cast<double>(inner) * n * sizeof(float) / s);
   }
   return best;
+}
+
+AlignedBytes AllocateAligned(size_t bytes, uint8_t fill) {
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (p == nullptr) {
+    std::fprintf(stderr, "out of memory: %zu bytes\n", bytes);
+    std::abort();
+  }
+  std::memset(p, fill, bytes);
+  return AlignedBytes(static_cast<uint8_t*>(p), &std::free);
 }
 
 bool PrefixCaching() {

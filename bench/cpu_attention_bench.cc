@@ -16,8 +16,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -132,20 +130,12 @@ double StepMs(const Options& o, int64_t C) {
   // Pools filled with small values of any type's bit pattern: 0x3c00 is 1.0 in fp16, 0x3c3c a
   // bfloat16 near 0.01, and as fp32 a float near 0.011.
   const size_t pool_bytes = static_cast<size_t>(blocks * KV * kBlock * D * elem);
-  // Aligned to 64 bytes, as LibTorch allocates the engine's pools (misaligned, every vector
-  // load straddles two cache lines).
-  const size_t alloc_bytes = (pool_bytes + 63) / 64 * 64;
-  std::vector<std::unique_ptr<void, decltype(&std::free)>> memory;
+  std::vector<AlignedBytes> memory;
   std::vector<KvPoolView> pools(o.layers);
   for (int64_t l = 0; l < o.layers; ++l) {
-    void* kv[2];
-    for (void*& a : kv) {
-      a = std::aligned_alloc(64, alloc_bytes);
-      if (a == nullptr) Usage("out of memory for the pools: fewer --layers, --seqs or a shorter context");
-      std::memset(a, 0x3c, pool_bytes);
-      memory.emplace_back(a, &std::free);
-    }
-    pools[l] = KvPoolView{kv[0], kv[1], blocks, KV};
+    memory.push_back(AllocateAligned(pool_bytes, 0x3c));
+    memory.push_back(AllocateAligned(pool_bytes, 0x3c));
+    pools[l] = KvPoolView{memory[memory.size() - 2].get(), memory.back().get(), blocks, KV};
   }
   std::vector<int64_t> positions(S);
   std::vector<int32_t> seq_index(S);

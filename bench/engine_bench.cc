@@ -122,7 +122,7 @@ double AttentionSeconds(const ModelConfig& c, int batch, KvDType dtype, double* 
   const int64_t element = dtype == KvDType::kF32 ? 4 : 2;
   // Pool storage as bytes; the values do not matter to the timing (the bytes 0x24 are about
   // 1.4e-16 as fp32, 0.015 as fp16 and 3.6e-17 as bf16: finite everywhere).
-  std::vector<std::vector<uint8_t>> k, v;
+  std::vector<AlignedBytes> k, v;
   std::vector<KvPoolView> pools;
   std::vector<int64_t> offsets, rings;
   int64_t stride = 0;
@@ -132,9 +132,9 @@ double AttentionSeconds(const ModelConfig& c, int batch, KvDType dtype, double* 
     offsets.push_back(stride);
     stride += ring;
     const int64_t blocks = ring * batch;
-    k.emplace_back(blocks * g.num_heads * B * D * element, 0x24);
-    v.emplace_back(blocks * g.num_heads * B * D * element, 0x24);
-    pools.push_back({k.back().data(), v.back().data(), blocks, g.num_heads});
+    k.push_back(AllocateAligned(blocks * g.num_heads * B * D * element, 0x24));
+    v.push_back(AllocateAligned(blocks * g.num_heads * B * D * element, 0x24));
+    pools.push_back({k.back().get(), v.back().get(), blocks, g.num_heads});
   }
   std::vector<int32_t> tables(batch * stride);
   for (int s = 0; s < batch; ++s) {
