@@ -7,7 +7,9 @@
 //
 //   cpu_attention_bench [--seqs 32] [--contexts 100,500,2000] [--layers 30] [--q_heads 9]
 //                       [--kv_heads 3] [--head_dim 64] [--kv_cache_dtype float32|float16|bfloat16]
-//                       [--threads N] [--repetitions 50]
+//                       [--threads N] [--repetitions 50] [--prompt N]
+// With --prompt N, each sequence's N prompt tokens attend causally instead (prefill: the tile
+// kernel), and the figure is GFLOP/s of the scores and the weighted values.
 // The defaults are SmolLM2-135M's attention (9 query heads on 3 KV heads of 64 dims, 30 layers)
 // at batch 32.
 #include <omp.h>
@@ -38,6 +40,7 @@ struct Options {
   KvDType kv_dtype = KvDType::kF32;
   int threads = 0;  // 0: OpenMP's default
   int repetitions = 50;
+  int64_t prompt = 0;  // > 0: prefill of this many tokens per sequence instead of decode
 };
 
 [[noreturn]] void Usage(const char* error) {
@@ -46,10 +49,11 @@ struct Options {
                "usage: cpu_attention_bench [--seqs 32] [--contexts 100,500,2000] [--layers 30]\n"
                "                           [--q_heads 9] [--kv_heads 3] [--head_dim 64]\n"
                "                           [--kv_cache_dtype float32|float16|bfloat16] [--threads N]\n"
-               "                           [--repetitions 50]\n"
+               "                           [--repetitions 50] [--prompt N]\n"
                "Decode attention (one token per sequence over its whole context, every layer) on the\n"
                "paged KV cache: milliseconds per step and GB/s of K and V read, beside the machine's\n"
-               "read bandwidth. Defaults: SmolLM2-135M's heads at batch 32.\n");
+               "read bandwidth. Defaults: SmolLM2-135M's heads at batch 32. --prompt N: each\n"
+               "sequence's N prompt tokens attend causally instead (prefill), in GFLOP/s.\n");
   std::exit(error != nullptr ? 2 : 0);
 }
 
@@ -84,6 +88,8 @@ Options Parse(int argc, char** argv) {
       o.kv_heads = PositiveInt("--kv_heads", value);
     } else if (flag == "--head_dim") {
       o.head_dim = PositiveInt("--head_dim", value);
+    } else if (flag == "--prompt") {
+      o.prompt = PositiveInt("--prompt", value);
     } else if (flag == "--threads") {
       o.threads = static_cast<int>(PositiveInt("--threads", value));
     } else if (flag == "--repetitions") {
@@ -116,7 +122,8 @@ const char* DTypeName(KvDType t) {
   return "?";
 }
 
-// Mean milliseconds of one decode step over every layer at context C.
+// Mean milliseconds of one step over every layer at context C: a decode step (each sequence's
+// token at position C - 1), or with --prompt each sequence's tokens at positions 0 .. C - 1.
 double StepMs(const Options& o, int64_t C) {
   constexpr int64_t kBlock = 16;
   const int64_t S = o.seqs, D = o.head_dim, KV = o.kv_heads, HQ = o.q_heads;
@@ -137,23 +144,25 @@ double StepMs(const Options& o, int64_t C) {
     memory.push_back(AllocateAligned(pool_bytes, 0x3c));
     pools[l] = KvPoolView{memory[memory.size() - 2].get(), memory.back().get(), blocks, KV};
   }
-  std::vector<int64_t> positions(S);
-  std::vector<int32_t> seq_index(S);
-  for (int64_t s = 0; s < S; ++s) {
-    positions[s] = C - 1;
-    seq_index[s] = static_cast<int32_t>(s);
+  const int64_t per_seq = o.prompt > 0 ? C : 1;  // query tokens per sequence
+  const int64_t T = S * per_seq;
+  std::vector<int64_t> positions(T);
+  std::vector<int32_t> seq_index(T);
+  for (int64_t t = 0; t < T; ++t) {
+    positions[t] = C - per_seq + t % per_seq;
+    seq_index[t] = static_cast<int32_t>(t / per_seq);
   }
   const int64_t table_offset = 0, ring = blocks_per_seq;
   std::vector<KvHeadDesc> heads(KV);
   for (int64_t h = 0; h < KV; ++h) heads[h] = KvHeadDesc{0, 0, static_cast<int32_t>(h)};
   const int64_t row = (HQ + 2 * KV) * D;
-  std::vector<float> q(S * row, 0.01f), out(S * HQ * D);
+  std::vector<float> q(T * row, 0.01f), out(T * HQ * D);
   auto step = [&] {
     const Clock::time_point t0 = Clock::now();
 #pragma omp parallel
     for (int64_t l = 0; l < o.layers; ++l) {
       PagedKvParams p;
-      p.num_tokens = S;
+      p.num_tokens = T;
       p.num_q_heads = HQ;
       p.num_kv_heads = KV;
       p.head_dim = D;
@@ -183,11 +192,20 @@ double StepMs(const Options& o, int64_t C) {
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  std::printf("decode attention: %lld sequences, %lld layers, %lld query heads on %lld KV heads of %lld dims, "
+  std::printf("%s attention: %lld sequences, %lld layers, %lld query heads on %lld KV heads of %lld dims, "
               "%s KV, %d threads\n",
-              static_cast<long long>(o.seqs), static_cast<long long>(o.layers), static_cast<long long>(o.q_heads),
-              static_cast<long long>(o.kv_heads), static_cast<long long>(o.head_dim), DTypeName(o.kv_dtype),
-              omp_get_max_threads());
+              o.prompt > 0 ? "prefill" : "decode", static_cast<long long>(o.seqs), static_cast<long long>(o.layers),
+              static_cast<long long>(o.q_heads), static_cast<long long>(o.kv_heads),
+              static_cast<long long>(o.head_dim), DTypeName(o.kv_dtype), omp_get_max_threads());
+  if (o.prompt > 0) {
+    // Multiply-adds of the scores and of the weighted values: every query head, every visible key.
+    const double keys = static_cast<double>(o.prompt) * (o.prompt + 1) / 2;
+    const double flops = 4.0 * o.layers * o.seqs * o.q_heads * o.head_dim * keys;
+    const double ms = StepMs(o, o.prompt);
+    std::printf("\n| prompt | ms per step | GFLOP/s |\n|---|---|---|\n| %lld | %.3f | %.1f |\n",
+                static_cast<long long>(o.prompt), ms, flops / (ms / 1e3) / 1e9);
+    return 0;
+  }
   std::printf("read bandwidth %.1f GB/s (512 MiB)\n\n", ReadBandwidth(size_t{512} << 20) / 1e9);
   std::printf("| context | ms per step | K and V read | GB/s |\n|---|---|---|---|\n");
   const int64_t elem = o.kv_dtype == KvDType::kF32 ? 4 : 2;
