@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/bf16.h"
 
@@ -64,6 +65,34 @@ __attribute__((always_inline)) inline float MaxLane(const V16& v) {
   float m = s[0];
   for (int i = 1; i < 16; ++i) m = std::max(m, s[i]);
   return m;
+}
+
+// Transposes 16 vectors in place (m[i][c] becomes m[c][i]): for each bit of the lane index,
+// rows i and i | bit swap the lanes whose index has that bit. 64 two-source shuffles, one
+// instruction each on AVX-512; scalar stores at a 64-byte stride cost several times more.
+template <int kBit, size_t... I>
+__attribute__((always_inline)) inline V16 TransposeLow(const V16& a, const V16& b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, ((I & kBit) ? 16 + (I ^ kBit) : I)...);
+}
+template <int kBit, size_t... I>
+__attribute__((always_inline)) inline V16 TransposeHigh(const V16& a, const V16& b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, ((I & kBit) ? 16 + I : (I ^ kBit))...);
+}
+template <int kBit>
+__attribute__((always_inline)) inline void TransposeStage(V16 (&m)[16]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    if (i & kBit) continue;
+    const V16 a = m[i], b = m[i | kBit];
+    m[i] = TransposeLow<kBit>(a, b, std::make_index_sequence<16>());
+    m[i | kBit] = TransposeHigh<kBit>(a, b, std::make_index_sequence<16>());
+  }
+}
+__attribute__((always_inline)) inline void Transpose16(V16 (&m)[16]) {
+  TransposeStage<8>(m);
+  TransposeStage<4>(m);
+  TransposeStage<2>(m);
+  TransposeStage<1>(m);
 }
 
 // The operations that differ between a float and 16 of them, for code written once for both.
