@@ -167,6 +167,24 @@ PagedModelCpu::Matrix PagedModelCpu::MakeMatrix(const at::Tensor& t, at::ScalarT
   return m;
 }
 
+bool PagedModelCpu::TakesBlas(const Matrix& m, int64_t rows, int64_t in) const {
+  if (options_.activation_dtype == at::kBFloat16 && m.w.defined() && m.w.scalar_type() == at::kBFloat16) return false;
+  if (m.q.defined() && Int8SmallLinearPreferred(rows, in, m.layout)) return false;
+  return !m.f32_panels && rows > kSmallLinearMaxRows;
+}
+
+bool PagedModelCpu::OnKernelsOnly(int64_t rows, int64_t logits) const {
+  const ModelConfig& c = config_;
+  const int64_t E = c.hidden_size, HD = c.num_attention_heads * c.head_dim, F = c.intermediate_size;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    if (TakesBlas(w_qkv_[l], rows, E) || TakesBlas(w_o_[l], rows, HD) || TakesBlas(w_gate_up_[l], rows, E) ||
+        TakesBlas(w_down_[l], rows, F)) {
+      return false;
+    }
+  }
+  return !TakesBlas(lm_head_, logits, E);
+}
+
 void PagedModelCpu::Linear(const float* x, int64_t rows, int64_t in, int64_t layer, Proj proj,
                            float* y, int64_t y_stride, bool accumulate) const {
   const Matrix* m = nullptr;  // [out, in]
@@ -188,9 +206,9 @@ void PagedModelCpu::Linear(const float* x, int64_t rows, int64_t in, int64_t lay
     // Prompts too: as fast as BLAS on its rows (pp512 1,071-1,245 against 1,057-1,134 tokens/s
     // on SmolLM2-135M), where unpacking the panels for BLAS cost a third.
     SmallLinear(x, rows, in, m->panels(), y, y_stride, accumulate);
-  } else if (rows <= kSmallLinearMaxRows && w->scalar_type() == at::kBFloat16) {
+  } else if (!TakesBlas(*m, rows, in) && w->scalar_type() == at::kBFloat16) {
     SmallLinear(x, rows, in, static_cast<const Bf16*>(w->data_ptr()), w->size(0), y, y_stride, accumulate);
-  } else if (rows <= kSmallLinearMaxRows) {
+  } else if (!TakesBlas(*m, rows, in)) {
     SmallLinear(x, rows, in, w->data_ptr<float>(), w->size(0), y, y_stride, accumulate);
   } else {
     const int64_t out = m->out();

@@ -29,9 +29,16 @@ class PagedModelCpu final : public PagedModel {
   // y (+)= x W^T for projection `proj` of `layer`, x [rows, in] and y [rows, out] (row stride
   // y_stride): a matrix-vector kernel for a few rows (int8 VNNI, fp32 panels: any number, so a
   // prompt's token computes what a decode step does), BLAS for more.
-  // Inside a team (kernels/cpu_team.h) only the kernels, which take up to kSmallLinearMaxRows.
+  // Inside a team (kernels/cpu_team.h) only the kernels: see OnKernelsOnly.
   void Linear(const float* x, int64_t rows, int64_t in, int64_t layer, Proj proj, float* y,
               int64_t y_stride, bool accumulate) const;
+  struct Matrix;
+  // Whether Linear takes BLAS for `rows` rows of matrix m with `in` columns (else a kernel of
+  // kernels/small_linear.h, which a team can run).
+  bool TakesBlas(const Matrix& m, int64_t rows, int64_t in) const;
+  // Whether a step of `rows` tokens with `logits` logit rows takes kernels only (no BLAS), so
+  // that all its layers can run on one team.
+  bool OnKernelsOnly(int64_t rows, int64_t logits) const;
   // The bias, q/k norms and RoPE of KV head `kvh`'s rows of token t (its query heads, its key,
   // its value) in the fused QKV row.
   void PrepareHeads(float* qkv_row, int64_t layer, int64_t kvh, const float* cos, const float* sin) const;

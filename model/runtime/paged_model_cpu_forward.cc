@@ -47,10 +47,13 @@ void PagedModelCpu::PrepareHeads(float* r, int64_t layer, int64_t kvh, const flo
 
 // Per-op overhead dominates a small model's decode step, so the elementwise work is plain loops
 // over preallocated buffers (model/runtime/ops.h), each layer costs four matrix products and one
-// attention call, and a step of up to kSmallLinearMaxRows tokens runs all of its layers on one
-// team of threads (kernels/cpu_team.h): the kernels split their work among the team instead of
-// opening a parallel region each, and the loops here are worksharing loops. Larger steps
-// (prompts) run the layers on the calling thread, each kernel, and BLAS, with threads of its own.
+// attention call, and a step runs all of its layers on one team of threads (kernels/cpu_team.h):
+// the kernels split their work among the team instead of opening a parallel region each, and
+// the loops here are worksharing loops. Prompts too, where every product takes a kernel (fp32
+// panels, bfloat16 activations, int8 on VNNI): on the hidden-256 Llama's pp512, a region per
+// kernel left the second thread waiting while the first normed, rotated and embedded alone.
+// A step with a product on BLAS (which brings threads of its own) runs the layers on the
+// calling thread.
 at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   const ModelConfig& c = config_;
   const ArchSpec& arch = c.arch;
@@ -67,8 +70,11 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   // barrier-ordered accesses as races: there, every kernel opens its own region.
   const bool team = false;
 #else
-  const bool team = threads > 1 && N <= kSmallLinearMaxRows;
+  const bool team = threads > 1 && (N <= kSmallLinearMaxRows || OnKernelsOnly(N, L));
 #endif
+  // Up to kSmallLinearMaxRows rows, each thread of a team norms every row into a copy of its
+  // own rather than wait at a barrier for the other threads' rows; more, they share the rows.
+  const bool norm_copies = team && N <= kSmallLinearMaxRows;
 
   // cos/sin per distinct RoPE and token: [N, rotary_dim / 2].
   cos_.resize(inv_freq_.size());
@@ -90,7 +96,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
   p.softcap = static_cast<float>(arch.attn_softcap);
 
   // The step's buffers, carved from activations_ at 64-byte boundaries.
-  const int64_t copies = team ? threads : 1;
+  const int64_t copies = norm_copies ? threads : 1;
   const int64_t sizes[] = {
       N * E,           // x: the residual stream
       copies * N * E,  // h: normed rows, one copy per thread of a team: each thread norms the
@@ -165,11 +171,19 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
 
   // Run by every thread of the team (or by the calling thread alone): locals are the thread's.
   auto layers = [&] {
-    float* const hp = h0 + omp_get_thread_num() * N * E;  // this thread's normed rows
+    float* const hp = h0 + (norm_copies ? omp_get_thread_num() * N * E : 0);  // the normed rows it reads
+    // x's rows normed into hp: all of them by this thread, or its share of them.
+    auto norm = [&](const at::Tensor& scale_of_layer) {
+      const float* w = scale_of_layer.data_ptr<float>();
+      if (!team || norm_copies) return RmsNormRows(xp, w, N, E, eps, hp, E);
+      constexpr int64_t kRows = 16;
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < N; t += kRows) RmsNormRows(xp + t * E, w, std::min(kRows, N - t), E, eps, hp + t * E, E);
+    };
     PagedKvParams pl = p;
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
       const LayerExtras& ex = extras_[l];
-      RmsNormRows(xp, ex.input_scale.data_ptr<float>(), N, E, eps, hp, E);
+      norm(ex.input_scale);
       Linear(hp, N, E, l, Proj::kQkv, qkvp, row, false);
       // Each (token, KV head) item prepares the rows that head's attention reads; the KV write
       // below splits the same items with the same static schedule, so each thread writes the
@@ -192,7 +206,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
         Linear(attnp, N, H * D, l, Proj::kO, xp, E, true);  // x += attn @ o^T
       }
 
-      RmsNormRows(xp, ex.post_scale.data_ptr<float>(), N, E, eps, hp, E);
+      norm(ex.post_scale);
       Linear(hp, N, E, l, Proj::kGateUp, gup, 2 * F, false);
       if (ex.gate_up_bias.defined()) {
         const float* b = ex.gate_up_bias.data_ptr<float>();
