@@ -26,8 +26,10 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
                  int64_t y_stride, bool accumulate);
 
 // fp32 weights in panels, as the model loads them where the CPU has AVX-512: panel p holds
-// outputs [48 p, 48 p + 48) as [in][48], the 48 outputs' weights for each column side by side
-// (the last panel padded with zero rows), so the kernel's vector lanes are outputs: no partial
+// outputs [48 p, 48 p + 48) as [in][48], the 48 outputs' weights for each column side by side,
+// except the last, which holds the outputs left over rounded up to 16 (16, 32 or 48, padded
+// with zero rows) as [in][that width]: a model's 256 outputs compute 256 + 0 instead of 288,
+// so the kernel's vector lanes are outputs: no partial
 // sums to fold, and 24 multiply-adds per 3 vector loads at 8 rows of x, where the row layout's
 // dot-product tiles load 8 per 16 (small_linear_f32_panels_cpu.cc). Any rows and columns. Each
 // output is one lane's sum over the columns in order, so a row's outputs are the same bits alone
@@ -47,10 +49,15 @@ bool SetF32Layout(F32Layout layout);
 F32Layout F32LayoutNow();
 const char* F32LayoutName(F32Layout layout);  // "auto", "rows", "panels48"
 int64_t F32PanelsFloats(int64_t out, int64_t in);
+// Outputs in panel p of a matrix of `out` outputs, padding included: 48, or for the last 16, 32
+// or 48. Panel p starts at float 48 p * in.
+int64_t F32PanelWidth(int64_t out, int64_t p);
 // w [out, in] row-major into F32PanelsFloats(out, in) floats.
 void PackF32Panels(const float* w, int64_t out, int64_t in, float* packed);
-// Rows [row_begin, row_end) of a packed matrix back to row-major, into w [row_end - row_begin, in].
-void UnpackF32Panels(const float* packed, int64_t in, int64_t row_begin, int64_t row_end, float* w);
+// Rows [row_begin, row_end) of a packed matrix of `out` outputs back to row-major, into
+// w [row_end - row_begin, in].
+void UnpackF32Panels(const float* packed, int64_t out, int64_t in, int64_t row_begin, int64_t row_end,
+                     float* w);
 
 // bfloat16 weights times the activations rounded to bfloat16 (nearest even), the products
 // summed in fp32: what llama.cpp and GPU servers compute for bfloat16 models. With AVX-512 BF16

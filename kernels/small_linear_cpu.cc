@@ -334,7 +334,7 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const F32Panels& w, f
     // its unpacked rows.
     thread_local std::vector<float> dense;
     dense.resize(w.out * in);
-    UnpackF32Panels(w.w, in, 0, w.out, dense.data());
+    UnpackF32Panels(w.w, w.out, in, 0, w.out, dense.data());
     return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
   }
   ForOutputShares(

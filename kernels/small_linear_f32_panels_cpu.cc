@@ -44,19 +44,20 @@ constexpr int64_t kP = kF32PanelRows;
 // 28 of the 32 vector registers.
 constexpr int kMaxRowBlock = 8;
 
-// `MR` rows of x times `NP` consecutive panels, into y's 48 NP columns (lanes `valid` of each
-// 16). Meanwhile prefetches `pf_lines` lines from `pf` (and as many from `pf` + one panel's
+// `MR` rows of x times `NP` consecutive panels of `WV` vectors (48 outputs; the last panel of a
+// matrix may be 16 or 32 wide, alone), into y's 16 WV NP columns (lanes `valid` of each 16).
+// Meanwhile prefetches `pf_lines` lines from `pf` (and as many from `pf` + one panel's
 // bytes, with two panels) into L2, spread evenly over the columns, so that the stream from
 // memory keeps pace with the arithmetic. Two panels give a row 6 independent sums instead of 3:
 // with one or a few rows, 3 chains of multiply-adds (4 cycles each) leave the FMA units idle
 // half of the time; each output is still one lane's sum in column order.
-template <int MR, int NP>
+template <int MR, int NP, int WV>
 MSWA_PANELS_TARGET __attribute__((always_inline)) inline void Pass(const float* x, int64_t x_stride,
                                                                  const float* wp, int64_t in, float* y,
                                                                  int64_t y_stride, bool accumulate,
                                                                  const __mmask16* valid, const char* pf,
                                                                  int64_t pf_lines) {
-  constexpr int V = 3 * NP;  // vectors of outputs
+  constexpr int V = WV * NP;  // vectors of outputs
   const int64_t panel_floats = in * kP;
   // Every loop over registers unrolled whatever the optimization level (at -O2, g++ kept the
   // accumulators in memory and ran at half the speed).
@@ -77,7 +78,9 @@ MSWA_PANELS_TARGET __attribute__((always_inline)) inline void Pass(const float* 
     }
     __m512 w[V];
 #pragma GCC unroll 6
-    for (int j = 0; j < V; ++j) w[j] = _mm512_loadu_ps(wp + (j / 3) * panel_floats + k * kP + 16 * (j % 3));
+    for (int j = 0; j < V; ++j) {
+      w[j] = _mm512_loadu_ps(wp + (j / WV) * panel_floats + k * 16 * WV + 16 * (j % WV));
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 b = _mm512_set1_ps(x[r * x_stride + k]);
@@ -97,14 +100,21 @@ MSWA_PANELS_TARGET __attribute__((always_inline)) inline void Pass(const float* 
   }
 }
 
-MSWA_PANELS_TARGET void PassRows(int mr, int np, const float* x, int64_t x_stride, const float* wp, int64_t in,
-                                 float* y, int64_t y_stride, bool accumulate, const __mmask16* valid,
+// np panels of 48 outputs (1 or 2), or one of 16 wv (wv 1 or 2).
+MSWA_PANELS_TARGET void PassRows(int mr, int np, int wv, const float* x, int64_t x_stride, const float* wp,
+                                 int64_t in, float* y, int64_t y_stride, bool accumulate, const __mmask16* valid,
                                  const char* pf, int64_t pf_lines) {
-  switch (np * 16 + mr) {
-#define MSWA_PASS(np, n) \
-  case np * 16 + n: return Pass<n, np>(x, x_stride, wp, in, y, y_stride, accumulate, valid, pf, pf_lines);
-    MSWA_PASS(1, 1) MSWA_PASS(1, 2) MSWA_PASS(1, 3) MSWA_PASS(1, 4) MSWA_PASS(1, 5) MSWA_PASS(1, 6)
-    MSWA_PASS(1, 7) MSWA_PASS(1, 8) MSWA_PASS(2, 1) MSWA_PASS(2, 2) MSWA_PASS(2, 3) MSWA_PASS(2, 4)
+  switch ((np * 4 + wv) * 16 + mr) {
+#define MSWA_PASS(np, wv, n)                                                                      \
+  case (np * 4 + wv) * 16 + n:                                                                    \
+    return Pass<n, np, wv>(x, x_stride, wp, in, y, y_stride, accumulate, valid, pf, pf_lines);
+#define MSWA_PASS_ROWS(np, wv) \
+  MSWA_PASS(np, wv, 1) MSWA_PASS(np, wv, 2) MSWA_PASS(np, wv, 3) MSWA_PASS(np, wv, 4)
+#define MSWA_PASS_ROWS8(np, wv) \
+  MSWA_PASS_ROWS(np, wv) MSWA_PASS(np, wv, 5) MSWA_PASS(np, wv, 6) MSWA_PASS(np, wv, 7) MSWA_PASS(np, wv, 8)
+    MSWA_PASS_ROWS8(1, 3) MSWA_PASS_ROWS(2, 3) MSWA_PASS_ROWS8(1, 1) MSWA_PASS_ROWS8(1, 2)
+#undef MSWA_PASS_ROWS8
+#undef MSWA_PASS_ROWS
 #undef MSWA_PASS
   }
 }
@@ -115,7 +125,6 @@ MSWA_PANELS_TARGET void Chunk(const float* x, int64_t rows, int64_t in, const fl
                               int64_t begin, int64_t end, float* y, int64_t y_stride, bool accumulate) {
   const int64_t p_begin = begin / kP, p_end = (end + kP - 1) / kP;
   const int64_t panel_floats = in * kP;
-  const int64_t panel_lines = panel_floats * static_cast<int64_t>(sizeof(float)) / 64;
   const int64_t passes = (rows + kMaxRowBlock - 1) / kMaxRowBlock;
   // What each pass prefetches (measured on SmolLM2-135M's layer matrices from memory, 2
   // threads): with one pass (up to 8 rows, where the product is bound by memory) the panel's
@@ -129,16 +138,20 @@ MSWA_PANELS_TARGET void Chunk(const float* x, int64_t rows, int64_t in, const fl
   constexpr int64_t kStreamAhead = 16 << 10;
   for (int64_t p = p_begin; p < p_end;) {
     const float* wp = panels + p * panel_floats;
-    // Up to 4 rows, two panels at a time (Pass).
-    const int np = rows <= 4 && p + 1 < p_end ? 2 : 1;
+    const int wv = static_cast<int>(F32PanelWidth(out, p) / 16);
+    // Up to 4 rows, two whole panels at a time (Pass).
+    const int np = rows <= 4 && p + 1 < p_end && F32PanelWidth(out, p + 1) == kP ? 2 : 1;
     __mmask16 valid[6];
-    for (int j = 0; j < 3 * np; ++j) {
+    for (int j = 0; j < wv * np; ++j) {
       const int64_t n = std::clamp<int64_t>(out - p * kP - 16 * j, 0, 16);
       valid[j] = static_cast<__mmask16>((1u << n) - 1);
     }
     const bool stream_first = passes == 1 || p == p_begin;
     const int64_t spread_passes = passes == 1 ? 1 : p == p_begin ? passes - 1 : passes;
     const char* next = p + 1 < p_end ? reinterpret_cast<const char*>(wp + panel_floats) : nullptr;
+    // Lines of this panel and of the next (a last panel may be narrower).
+    const int64_t lines = in * wv;  // 16 wv floats per column
+    const int64_t next_lines = next != nullptr ? in * F32PanelWidth(out, p + 1) / 16 : 0;
     int64_t r = 0;
     for (int64_t pass = 0; pass < passes; ++pass) {
       const int mr = static_cast<int>(std::min<int64_t>(kMaxRowBlock, rows - r));
@@ -146,14 +159,14 @@ MSWA_PANELS_TARGET void Chunk(const float* x, int64_t rows, int64_t in, const fl
       int64_t pf_lines = 0;
       if (stream_first && pass == 0) {
         pf = reinterpret_cast<const char*>(wp) + kStreamAhead;
-        pf_lines = panel_lines;
+        pf_lines = lines;
       } else if (next != nullptr) {
         const int64_t i = pass - (passes - spread_passes);  // this pass's share of the next panel
-        const int64_t first = panel_lines * i / spread_passes, last = panel_lines * (i + 1) / spread_passes;
+        const int64_t first = next_lines * i / spread_passes, last = next_lines * (i + 1) / spread_passes;
         pf = next + 64 * first;
         pf_lines = last - first;
       }
-      PassRows(mr, np, x + r * in, in, wp, in, y + r * y_stride + p * kP, y_stride, accumulate, valid, pf,
+      PassRows(mr, np, wv, x + r * in, in, wp, in, y + r * y_stride + p * kP, y_stride, accumulate, valid, pf,
                pf_lines);
       r += mr;
     }
@@ -169,8 +182,14 @@ void Chunk(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64
 
 }  // namespace panels
 
+int64_t F32PanelWidth(int64_t out, int64_t p) {
+  const int64_t left = out - p * kF32PanelRows;
+  return left >= kF32PanelRows ? kF32PanelRows : (left + 15) / 16 * 16;
+}
+
 int64_t F32PanelsFloats(int64_t out, int64_t in) {
-  return (out + kF32PanelRows - 1) / kF32PanelRows * kF32PanelRows * in;
+  const int64_t full = out / kF32PanelRows;
+  return (full * kF32PanelRows + F32PanelWidth(out, full)) * in;
 }
 
 void PackF32Panels(const float* w, int64_t out, int64_t in, float* packed) {
@@ -178,28 +197,31 @@ void PackF32Panels(const float* w, int64_t out, int64_t in, float* packed) {
   // On the process's threads: Gemma 3 270M's 671 MB LM head packs in 0.10 s on two, 0.20 s on one.
 #pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
   for (int64_t p = 0; p < panels; ++p) {
+    const int64_t width = F32PanelWidth(out, p);
     float* dst = packed + p * in * kF32PanelRows;
-    for (int64_t j = 0; j < kF32PanelRows; ++j) {
+    for (int64_t j = 0; j < width; ++j) {
       const int64_t o = p * kF32PanelRows + j;
       if (o >= out) {
-        for (int64_t k = 0; k < in; ++k) dst[k * kF32PanelRows + j] = 0.f;
+        for (int64_t k = 0; k < in; ++k) dst[k * width + j] = 0.f;
         continue;
       }
       const float* row = w + o * in;
-      for (int64_t k = 0; k < in; ++k) dst[k * kF32PanelRows + j] = row[k];
+      for (int64_t k = 0; k < in; ++k) dst[k * width + j] = row[k];
     }
   }
 }
 
-void UnpackF32Panels(const float* packed, int64_t in, int64_t row_begin, int64_t row_end, float* w) {
+void UnpackF32Panels(const float* packed, int64_t out, int64_t in, int64_t row_begin, int64_t row_end,
+                     float* w) {
   // A panel at a time, its columns read in order (the writes go to up to 48 rows at once).
   for (int64_t o = row_begin; o < row_end;) {
     const int64_t p = o / kF32PanelRows, j0 = o % kF32PanelRows;
-    const int64_t j1 = std::min(kF32PanelRows, j0 + (row_end - o));
+    const int64_t width = F32PanelWidth(out, p);
+    const int64_t j1 = std::min(width, j0 + (row_end - o));
     const float* src = packed + p * in * kF32PanelRows;
     float* rows = w + (o - row_begin) * in - j0 * in;  // row j of the panel at rows + j * in
     for (int64_t k = 0; k < in; ++k) {
-      for (int64_t j = j0; j < j1; ++j) rows[j * in + k] = src[k * kF32PanelRows + j];
+      for (int64_t j = j0; j < j1; ++j) rows[j * in + k] = src[k * width + j];
     }
     o += j1 - j0;
   }

@@ -145,7 +145,7 @@ at::Tensor PagedModelCpu::Forward(const StepInput& in) {
         xr[i] = f * embed_scale;
       }
     } else if (embed_.f32_panels) {
-      UnpackF32Panels(embed_.w.data_ptr<float>(), E, in.tokens[t], in.tokens[t] + 1, xr);
+      UnpackF32Panels(embed_.w.data_ptr<float>(), V, E, in.tokens[t], in.tokens[t] + 1, xr);
       for (int64_t i = 0; i < E; ++i) xr[i] *= embed_scale;
     } else {
       const float* e = embed_.w.data_ptr<float>() + offset;
