@@ -27,9 +27,9 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const Bf16* w, int64_
 
 // fp32 weights in panels, as the model loads them where the CPU has AVX-512: panel p holds
 // outputs [48 p, 48 p + 48) as [in][48], the 48 outputs' weights for each column side by side,
-// except the last, which holds the outputs left over rounded up to 16 (16, 32 or 48, padded
-// with zero rows) as [in][that width]: a model's 256 outputs compute 256 + 0 instead of 288,
-// so the kernel's vector lanes are outputs: no partial
+// so the kernel's vector lanes are outputs. The last panel holds the outputs left over, padded
+// with zero rows to 16, 32 or 48 (F32PanelWidth), as [in][that width]: 256 outputs compute 256,
+// not 288 (and a decode step reads no padding beyond 15 rows). No partial
 // sums to fold, and 24 multiply-adds per 3 vector loads at 8 rows of x, where the row layout's
 // dot-product tiles load 8 per 16 (small_linear_f32_panels_cpu.cc). Any rows and columns. Each
 // output is one lane's sum over the columns in order, so a row's outputs are the same bits alone
