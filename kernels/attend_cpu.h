@@ -357,7 +357,7 @@ using AttendFn = AttendKernel*;
     AttendOneKvHead<T>(p, head, seq, first, last, q, q_stride, nq, scale, out, out_stride, ml);   \
   }
 
-// The fp16 kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.
+// The fp16 kernel per ISA level (x86-64 only): paged_attention_cpu_v4.cc, _v3.cc.
 AttendKernel AttendF16V4, AttendF16V3;
 
 }  // namespace mswa

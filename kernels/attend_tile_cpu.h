@@ -65,12 +65,17 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
     row_first[r] = used ? static_cast<float>(OldestVisible(pos, head.window)) : 3e38f;
   }
   // Q^T, 16 dims at a time: the rows' vectors, scaled, transposed in registers (a scalar store
-  // per element, at a 64-byte stride, cost a tenth of the kernel's time at 32 dims).
+  // per element, at a 64-byte stride, cost a tenth of the kernel's time at 32 dims). The scale
+  // includes log2 e: scores are kept in base 2, where the softmax's exp is cheaper (vec16.h's
+  // Exp2NonPositive); soft-capping scales its cap alike.
+  constexpr float kLog2e = 1.44269504088896341f;
+  const float scale2 = scale * kLog2e;
+  const float softcap2 = p.softcap * kLog2e;
   for (int64_t d0 = 0; d0 < D; d0 += 16) {
     V16 m[kTileRows];
 #pragma GCC unroll 16
     for (int r = 0; r < kTileRows; ++r) {
-      m[r] = r < rows ? Load16(q + (r / nq) * q_stride + (r % nq) * D + d0) * scale : Splat16(0.f);
+      m[r] = r < rows ? Load16(q + (r / nq) * q_stride + (r % nq) * D + d0) * scale2 : Splat16(0.f);
     }
     Transpose16(m);
 #pragma GCC unroll 16
@@ -98,8 +103,9 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
                  (c - block_start) * D;
     const T* v = HeadRows(static_cast<const T*>(pool.v), p, pool, block, head.group_head) +
                  (c - block_start) * D;
-    // fp32 rows of K and V: in place for a full fp32 chunk, else converted (and K padded with
-    // zeros, so the 16-key product below never reads past the chunk).
+    // fp32 rows of K and V: in place for a full fp32 chunk, else converted, a short chunk padded
+    // with zeros (so that every loop below runs over all 16 keys, unrolled; padded keys are
+    // masked out of the scores and their weights are 0).
     const float* kf;
     const float* vf;
     if (std::is_same<T, float>::value && nk == kTileKeys) {
@@ -109,7 +115,7 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
       for (int j = 0; j < kTileKeys; ++j) {
         for (int64_t d = 0; d < D; d += 16) {
           Store16(st.keys + j * D + d, j < nk ? Load16(k + j * D + d) : Splat16(0.f));
-          if (j < nk) Store16(st.values + j * D + d, Load16(v + j * D + d));
+          Store16(st.values + j * D + d, j < nk ? Load16(v + j * D + d) : Splat16(0.f));
         }
       }
       kf = st.keys;
@@ -125,53 +131,59 @@ __attribute__((always_inline)) inline void AttendTileKvHead(
 #pragma GCC unroll 16
       for (int j = 0; j < kTileKeys; ++j) s[j] += qd * kf[j * D + d];
     }
-    // Soft-capping, the window mask, and the chunk's maximum per row.
+    // Soft-capping, the window mask, and the chunk's maximum per row (a tree of maxima, and
+    // below four partial sums of the weights: chains of 16 dependent operations otherwise).
     if (p.softcap > 0.f) {
       for (int j = 0; j < nk; ++j) {
         float lanes[16];
         std::memcpy(lanes, &s[j], sizeof(lanes));
-        for (float& x : lanes) x = p.softcap * std::tanh(x / p.softcap);
+        for (float& x : lanes) x = softcap2 * std::tanh(x / softcap2);
         std::memcpy(&s[j], lanes, sizeof(lanes));
       }
     }
-    const bool all_visible = c >= key_all_first && end - 1 <= key_all_last;
+    const bool all_visible = nk == kTileKeys && c >= key_all_first && end - 1 <= key_all_last;
     I32x16 visible[kTileKeys];
-    V16 chunk_max = Splat16(-std::numeric_limits<float>::infinity());
-    if (all_visible) {
-      for (int j = 0; j < nk; ++j) chunk_max = Max16(chunk_max, s[j]);
-    } else {
-      for (int j = 0; j < nk; ++j) {
+    if (!all_visible) {
+#pragma GCC unroll 16
+      for (int j = 0; j < kTileKeys; ++j) {
         const V16 key = Splat16(static_cast<float>(c + j));
-        visible[j] = (first_v <= key) & (last_v >= key);
+        visible[j] = (first_v <= key) & (last_v >= key) & (j < nk ? -1 : 0);
         s[j] = Select(visible[j], s[j], Splat16(-std::numeric_limits<float>::infinity()));
-        chunk_max = Max16(chunk_max, s[j]);
       }
-      // Rows that see none of these keys keep their state: their max stays, their weights are 0.
-      if (MaxLane(chunk_max) == -std::numeric_limits<float>::infinity()) {
-        c = end;
-        continue;
-      }
+    }
+    V16 t[kTileKeys / 2];
+#pragma GCC unroll 8
+    for (int j = 0; j < kTileKeys / 2; ++j) t[j] = Max16(s[j], s[j + kTileKeys / 2]);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) t[j] = Max16(t[j], t[j + 4]);
+    const V16 chunk_max = Max16(Max16(t[0], t[2]), Max16(t[1], t[3]));
+    // Rows that see none of these keys keep their state: their max stays, their weights are 0.
+    if (!all_visible && MaxLane(chunk_max) == -std::numeric_limits<float>::infinity()) {
+      c = end;
+      continue;
     }
     const V16 new_m = Max16(m, chunk_max);
     const I32x16 seen = new_m > Splat16(-std::numeric_limits<float>::infinity());
-    // exp(m - new_m): 0 for a row's first keys (m = -inf), 1 for rows that have seen nothing.
-    const V16 correction = Select(seen, ExpNonPositive(Select(seen, m - new_m, Splat16(0.f))), Splat16(1.f));
-    V16 w_sum = Splat16(0.f);
+    // 2^(m - new_m): 0 for a row's first keys (m = -inf), 1 for rows that have seen nothing.
+    const V16 correction = Select(seen, Exp2NonPositive(Select(seen, m - new_m, Splat16(0.f))), Splat16(1.f));
     alignas(64) float w[kTileKeys][kTileRows];
-    for (int j = 0; j < nk; ++j) {
-      const V16 wj = all_visible ? ExpNonPositive(s[j] - new_m)
-                                 : Select(visible[j], ExpNonPositive(Select(visible[j], s[j] - new_m, Splat16(0.f))),
+    V16 w_sums[4] = {};
+#pragma GCC unroll 16
+    for (int j = 0; j < kTileKeys; ++j) {
+      const V16 wj = all_visible ? Exp2NonPositive(s[j] - new_m)
+                                 : Select(visible[j], Exp2NonPositive(Select(visible[j], s[j] - new_m, Splat16(0.f))),
                                           Splat16(0.f));
-      w_sum += wj;
+      w_sums[j % 4] += wj;
       Store16(w[j], wj);
     }
     m = Select(seen, new_m, m);
-    l = l * correction + w_sum;
+    l = l * correction + ((w_sums[0] + w_sums[1]) + (w_sums[2] + w_sums[3]));
     // acc^T = acc^T * correction + sum_j w_j V_j, 8 dims at a time (8 accumulators + w).
     for (int64_t d0 = 0; d0 < D; d0 += 8) {
       V16 a[8];
       for (int i = 0; i < 8; ++i) a[i] = Load16(st.acct[d0 + i]) * correction;
-      for (int j = 0; j < nk; ++j) {
+#pragma GCC unroll 16
+      for (int j = 0; j < kTileKeys; ++j) {
         const V16 wj = Load16(w[j]);
         const float* vj = vf + j * D + d0;
         for (int i = 0; i < 8; ++i) a[i] += wj * vj[i];
@@ -219,7 +231,8 @@ using AttendTileFn = AttendTileKernel*;
     }                                                                                             \
   }
 
-// The fp16 tile kernel per ISA level (x86-64 only): paged_attention_cpu_f16_v4.cc, _v3.cc.
-AttendTileKernel AttendTileF16V4, AttendTileF16V3;
+// The tile kernels per ISA level (x86-64 only): paged_attention_cpu_v4.cc (every pool type),
+// paged_attention_cpu_v3.cc (fp16).
+AttendTileKernel AttendTileF16V4, AttendTileF16V3, AttendTileF32V4, AttendTileBF16V4;
 
 }  // namespace mswa

@@ -28,21 +28,27 @@ struct AttendKernels {
   AttendTileFn tile;
 };
 
-// fp16 pools: the F16C/AVX-512 conversions when the CPU has them (built with -march per level).
-AttendKernels PickF16Kernels() {
-#if defined(MSWA_F16_VARIANTS)
+// The kernels per pool type for this CPU: the per-level units' (built with -march) where it
+// runs them, else the target_clones versions above.
+struct PoolKernels {
+  AttendKernels f32, f16, bf16;
+};
+PoolKernels PickKernels() {
+  PoolKernels k{{AttendF32, AttendTileF32}, {AttendF16Portable, AttendTileF16Portable}, {AttendBF16, AttendTileBF16}};
+#if defined(MSWA_ISA_VARIANTS)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl")) {
-    return {AttendF16V4, AttendTileF16V4};
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-      __builtin_cpu_supports("bmi2")) {
-    return {AttendF16V3, AttendTileF16V3};
+    k.f16 = {AttendF16V4, AttendTileF16V4};
+    k.f32.tile = AttendTileF32V4;
+    k.bf16.tile = AttendTileBF16V4;
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+             __builtin_cpu_supports("bmi2")) {
+    k.f16 = {AttendF16V3, AttendTileF16V3};
   }
 #endif
-  return {AttendF16Portable, AttendTileF16Portable};
+  return k;
 }
 
 // A run of `count` tokens of one sequence at consecutive positions, starting at token `first`.
@@ -232,10 +238,10 @@ void PagedAttentionCpu(const PagedKvParams& p, const float* q, int64_t q_row_str
     // Rejected at engine construction; keep a hard stop here rather than overflow the stacks.
     std::abort();
   }
-  static const AttendKernels f16 = PickF16Kernels();
-  const AttendKernels kernels = p.kv_dtype == KvDType::kF16    ? f16
-                                : p.kv_dtype == KvDType::kBF16 ? AttendKernels{AttendBF16, AttendTileBF16}
-                                                               : AttendKernels{AttendF32, AttendTileF32};
+  static const PoolKernels picked = PickKernels();
+  const AttendKernels& kernels = p.kv_dtype == KvDType::kF16    ? picked.f16
+                                 : p.kv_dtype == KvDType::kBF16 ? picked.bf16
+                                                                : picked.f32;
   // The plan, built by each thread of a team alike (a few items at decode: cheaper than a
   // barrier), in vectors kept for the next call. Read below through `plan`: inside the
   // region, the thread_local's name would be each thread's own.

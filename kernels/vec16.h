@@ -15,6 +15,10 @@
 
 #include "kernels/bf16.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace mswa {
@@ -149,6 +153,39 @@ __attribute__((always_inline)) inline F ExpNonPositive(F x) {
   static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
   std::memcpy(&scale, &bits, sizeof(scale));
   return poly * scale;
+}
+
+// 2^x for x <= 0, for scores kept in base 2 (the query pre-multiplied by log2 e, as the tile
+// kernel does): then n = round(x) and r = x - n in [-1/2, 1/2] are exact, and 2^r is one
+// polynomial (degree 6, fitted for relative error: within 1e-7 evaluated in float). Where the
+// unit is compiled for AVX-512 (-march=x86-64-v4), the rounding and the multiply by 2^n are one
+// instruction each (vrndscaleps, vscalefps): 10 operations per vector where exp takes 18.
+// Inputs below -125 give 2^-125 ~ 2.4e-38, a normal float: nothing next to the maximum's 1.
+__attribute__((always_inline)) inline V16 Exp2Poly(const V16& r) {
+  V16 poly = r * 1.5353361960e-4f + 1.3398875017e-3f;
+  poly = poly * r + 9.6184369177e-3f;
+  poly = poly * r + 5.5503323674e-2f;
+  poly = poly * r + 2.4022647738e-1f;
+  poly = poly * r + 6.9314718246e-1f;
+  return poly * r + 1.f;
+}
+__attribute__((always_inline)) inline V16 Exp2NonPositive(const V16& x) {
+#if defined(__AVX512F__)
+  const __m512 v = _mm512_max_ps(reinterpret_cast<const __m512&>(x), _mm512_set1_ps(-125.f));
+  const __m512 n = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_sub_ps(v, n);
+  const V16 poly = Exp2Poly(reinterpret_cast<const V16&>(r));
+  const __m512 e = _mm512_scalef_ps(reinterpret_cast<const __m512&>(poly), n);
+  return reinterpret_cast<const V16&>(e);
+#else
+  const V16 v = AtLeast(x, -125.f);
+  const V16 n = (v + 12582912.f) - 12582912.f;  // round to nearest, as in ExpNonPositive
+  const V16 poly = Exp2Poly(v - n);
+  const I32x16 bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-125, 0]
+  V16 scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return poly * scale;
+#endif
 }
 
 inline float ToFloat(float x) { return x; }
