@@ -264,8 +264,8 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 
 // Output rows split between the threads in multiples of `unit` (8: the one-row tiles; 16 for
 // kTiles16's tiles). The first 7/8 go in even shares, one contiguous range of the weights per
-// thread, fn(begin, end); the rest in chunks of at least `unit` rows that the threads claim as
-// they finish, so they end together.
+// thread, fn(begin, end, 0, rows); the rest in chunks of at least `unit` rows that the threads
+// claim as they finish, so they end together.
 // Chunks of a fixed size for the whole product left a thread idle for up to a chunk at the end
 // of every product, which at decode sizes (a few hundred output rows split among two threads:
 // 192 rows made 2 chunks against 1) cost a third of the time; even shares alone left the two
@@ -273,25 +273,39 @@ void ChunkInt8(const float* x, int64_t rows, int64_t in, const Int8Rows& w, int6
 // not get equal shares of the memory bandwidth). A row's outputs do not depend on the range
 // it is computed in. `work` (multiply-adds) below 2^15 stays on the calling thread, unless it
 // is called by a team (kernels/cpu_team.h), whose threads split every product.
+// With `rows` of at least kRowSplitMinRows (prompts), each claimed chunk is also split by rows
+// of x, one part per thread, in multiples of `row_unit`: fn(begin, end, row_begin, row_end).
+// A prompt's chunks are whole 48-output panels, and a 256-output product (5 1/3 panels) left
+// one thread a panel more than the other.
+constexpr int64_t kRowSplitMinRows = 64;
 template <typename Fn>
-void ForOutputShares(int64_t out, int64_t work, const Fn& fn, int64_t unit = 8) {
+void ForOutputAndRowShares(int64_t out, int64_t rows, int64_t work, const Fn& fn, int64_t unit,
+                           int64_t row_unit) {
   OnTeam(work > (1 << 15), [&] {
     const int64_t threads = omp_get_num_threads();
-    if (threads == 1) return fn(0, out);
+    if (threads == 1) return fn(0, out, 0, rows);
     const int64_t units = (out + unit - 1) / unit;  // row groups of `unit`
     const int64_t tail_units = std::max<int64_t>(units / 8, threads);  // claimed in chunks
     const int64_t share_units = std::max<int64_t>(0, units - tail_units) / threads;
     const int64_t shared_end = share_units * threads;
     const int64_t chunk_units = std::max<int64_t>(1, (units - shared_end) / (2 * threads));
     const int64_t chunks = (units - shared_end + chunk_units - 1) / chunk_units;
+    const int64_t row_parts = rows >= kRowSplitMinRows ? threads : 1;
+    const int64_t part_rows = (rows + row_parts * row_unit - 1) / (row_parts * row_unit) * row_unit;
     const int64_t t = omp_get_thread_num();
-    if (share_units > 0) fn(t * share_units * unit, std::min(out, (t + 1) * share_units * unit));
+    if (share_units > 0) fn(t * share_units * unit, std::min(out, (t + 1) * share_units * unit), 0, rows);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t k = 0; k < chunks; ++k) {
-      const int64_t c = shared_end + k * chunk_units;
-      fn(c * unit, std::min(out, (c + chunk_units) * unit));
+    for (int64_t k = 0; k < chunks * row_parts; ++k) {
+      const int64_t c = shared_end + k / row_parts * chunk_units;
+      const int64_t r0 = k % row_parts * part_rows, r1 = std::min(rows, r0 + part_rows);
+      if (r0 < r1) fn(c * unit, std::min(out, (c + chunk_units) * unit), r0, r1);
     }
   });
+}
+template <typename Fn>
+void ForOutputShares(int64_t out, int64_t work, const Fn& fn, int64_t unit = 8) {
+  ForOutputAndRowShares(
+      out, 1, work, [&](int64_t begin, int64_t end, int64_t, int64_t) { fn(begin, end); }, unit, 1);
 }
 
 template <typename W, typename Chunk>
@@ -337,10 +351,12 @@ void SmallLinear(const float* x, int64_t rows, int64_t in, const F32Panels& w, f
     UnpackF32Panels(w.w, w.out, in, 0, w.out, dense.data());
     return SmallLinear(x, rows, in, dense.data(), w.out, y, y_stride, accumulate);
   }
-  ForOutputShares(
-      w.out, w.out * in * rows,
-      [&](int64_t begin, int64_t end) { panels::Chunk(x, rows, in, w.w, w.out, begin, end, y, y_stride, accumulate); },
-      kF32PanelRows);
+  ForOutputAndRowShares(
+      w.out, rows, w.out * in * rows,
+      [&](int64_t begin, int64_t end, int64_t r0, int64_t r1) {
+        panels::Chunk(x + r0 * in, r1 - r0, in, w.w, w.out, begin, end, y + r0 * y_stride, y_stride, accumulate);
+      },
+      kF32PanelRows, 8 /* the panel kernel's row block */);
 }
 
 bool SetF32Layout(F32Layout layout) {
