@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/norm_rope.h"
 #include "model/format/arch_spec.h"
 
 namespace mswa {
@@ -19,14 +20,8 @@ at::Tensor NormScale(const at::Tensor& w, const ArchSpec& arch, at::ScalarType d
 
 // ---- raw fp32 rows ----
 
-// y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * scale for `rows` rows of `n` floats, rows `stride`
-// floats apart in both x and y (x == y allowed).
-void RmsNormRows(const float* x, const float* scale, int64_t rows, int64_t n, double eps,
-                 float* y, int64_t stride);
-// Rotates the first `rotary_dim` dims of `heads` heads of `head_dim` floats at x, in place
-// ("rotate half" within the rotated dims); cos/sin hold rotary_dim / 2 values.
-void RotateHeads(float* x, int64_t heads, int64_t head_dim, int64_t rotary_dim, const float* cos,
-                 const float* sin);
+// RmsNormRows and RotateHeads: kernels/norm_rope.h.
+
 // out[r, i] = act(gate[r, i]) * up[r, i] for `rows` rows of a fused [gate | up] product (2n
 // floats per row; out n per row), vectorized (kernels/gated_activation.h).
 void GatedActivation(const float* gate_up, int64_t rows, int64_t n, Activation act, float* out);

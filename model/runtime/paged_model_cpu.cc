@@ -212,10 +212,12 @@ void PagedModelCpu::Linear(const float* x, int64_t rows, int64_t in, int64_t lay
     // Prompts too: as fast as BLAS on its rows (pp512 1,071-1,245 against 1,057-1,134 tokens/s
     // on SmolLM2-135M), where unpacking the panels for BLAS cost a third.
     SmallLinear(x, rows, in, m->panels(), y, y_stride, accumulate);
-  } else if (!TakesBlas(*m, rows, in) && w->scalar_type() == at::kBFloat16) {
-    SmallLinear(x, rows, in, static_cast<const Bf16*>(w->data_ptr()), w->size(0), y, y_stride, accumulate);
   } else if (!TakesBlas(*m, rows, in)) {
-    SmallLinear(x, rows, in, w->data_ptr<float>(), w->size(0), y, y_stride, accumulate);
+    if (w->scalar_type() == at::kBFloat16) {
+      SmallLinear(x, rows, in, static_cast<const Bf16*>(w->data_ptr()), w->size(0), y, y_stride, accumulate);
+    } else {
+      SmallLinear(x, rows, in, w->data_ptr<float>(), w->size(0), y, y_stride, accumulate);
+    }
   } else {
     const int64_t out = m->out();
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
