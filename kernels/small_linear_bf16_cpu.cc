@@ -93,22 +93,28 @@ MSWA_BF16 void Tile4x4(const Product& p, int64_t o, int64_t r, bool prefetch) {
   }
 }
 
-// Outputs o .. o + 7 for row r (a batch-1 decode): eight weight rows streamed at once, eight
-// independent accumulators, the range two tiles ahead prefetched into L2 (as the fp32 kernel's
-// one-row tiles do).
+// Outputs o .. o + 7 for row r (a batch-1 decode): the eight weight rows one after another, so
+// that the weights are read as one sequential stream, and the range two tiles ahead prefetched
+// into L2 alongside. One accumulator per row, over the columns in order as Tile4x4's: a token's
+// products are the same bits in a prompt and in a decode step. (Reading the eight rows side by
+// side, a line of each per step, streamed slower: see docs/benchmarks.md.)
 MSWA_BF16 void Tile8x1(const Product& p, int64_t o, int64_t r, bool prefetch) {
   const int64_t in = p.in, in32 = in / 32 * 32;
   const Bf16* w0 = p.w + o * in;
   const Bf16* xr = p.x + r * in;
   const char* ahead = reinterpret_cast<const char*>(p.w + (o + 16) * in);
   __m512 a[8];
-  for (int k = 0; k < 8; ++k) a[k] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < in32; i += 32) {
-    if (prefetch) {
-      for (int k = 0; k < 8; ++k) __builtin_prefetch(ahead + 2 * 8 * i + 64 * k, 0, 2);
+  const char* pf = ahead;
+  for (int j = 0; j < 8; ++j) {
+    a[j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < in32; i += 32) {
+      if (prefetch && i % 64 == 0) {
+        __builtin_prefetch(pf, 0, 2);
+        __builtin_prefetch(pf + 64, 0, 2);
+        pf += 128;
+      }
+      a[j] = _mm512_dpbf16_ps(a[j], LoadBh(w0 + j * in + i), LoadBh(xr + i));
     }
-    const __m512bh v = LoadBh(xr + i);
-    for (int j = 0; j < 8; ++j) a[j] = _mm512_dpbf16_ps(a[j], LoadBh(w0 + j * in + i), v);
   }
   const V16 sums = Fold8(AsV16(a[0]), AsV16(a[1]), AsV16(a[2]), AsV16(a[3]), AsV16(a[4]),
                          AsV16(a[5]), AsV16(a[6]), AsV16(a[7]));
