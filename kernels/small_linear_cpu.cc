@@ -201,32 +201,28 @@ __attribute__((always_inline)) inline void RowTiles(const float* x, int64_t rows
                                                     const W& w, int64_t o_begin, int64_t o_end,
                                                     float* y, int64_t y_stride, bool accumulate) {
   const int64_t o_tiles_end = o_begin + (o_end - o_begin) / 8 * 8;
-  // A tile's 8 rows are one contiguous range of 8 * in weights, read 16 values of each row per
-  // step; each step prefetches kLines lines, in address order, of the range two tiles ahead:
-  // over the tile, all of it. DRAM latency then hides behind this tile's arithmetic, where the
-  // hardware prefetcher, seeing eight short streams begin at once, starts too late, and one
-  // tile ahead was too close. Into L2: into L1 it evicted lines still to be read.
-  constexpr int kLines = 8 * 16 * W::kBytes / 64;
+  // A tile's 8 rows are one contiguous range of 8 * in weights, read row after row: one
+  // sequential stream (a line of each of the 8 rows per step, 8 interleaved streams, read
+  // slower). Alongside, a line every 64 bytes read of the range two tiles ahead, into L2, in
+  // address order: over the tile, all of it. DRAM latency then hides behind this tile's
+  // arithmetic; one tile ahead was too close, and into L1 it evicted lines still to be read.
+  // One accumulator per output over the columns in order, as Tiles' (the same bits).
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * in;
     for (int64_t o = o_begin; o < o_tiles_end; o += 8) {
-      V16 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
       const bool prefetch = o + 24 <= o_tiles_end;
-      for (int64_t i = 0; i < in; i += 16) {
-        if (prefetch) {
-          for (int k = 0; k < kLines; ++k) w.PrefetchLine(o + 16, i / 16 * kLines + k);
+      V16 a[8];
+      int64_t line = 0;  // of the range two tiles ahead
+#pragma GCC unroll 1
+      for (int j = 0; j < 8; ++j) {
+        V16 acc = {};
+        for (int64_t i = 0; i < in; i += 16) {
+          if (prefetch && (i * W::kBytes) % 64 == 0) w.PrefetchLine(o + 16, line++);
+          acc += w.Load(o + j, i) * Load16(xr + i);
         }
-        const V16 p = Load16(xr + i);
-        a0 += w.Load(o, i) * p;
-        a1 += w.Load(o + 1, i) * p;
-        a2 += w.Load(o + 2, i) * p;
-        a3 += w.Load(o + 3, i) * p;
-        a4 += w.Load(o + 4, i) * p;
-        a5 += w.Load(o + 5, i) * p;
-        a6 += w.Load(o + 6, i) * p;
-        a7 += w.Load(o + 7, i) * p;
+        a[j] = acc;
       }
-      const V16 sums = Fold8(a0, a1, a2, a3, a4, a5, a6, a7);
+      const V16 sums = Fold8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
       float* yo = y + r * y_stride + o;
       for (int j = 0; j < 8; ++j) yo[j] = accumulate ? yo[j] + sums[2 * j] : sums[2 * j];
     }
