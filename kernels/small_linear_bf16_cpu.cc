@@ -102,9 +102,8 @@ MSWA_BF16 void Tile8x1(const Product& p, int64_t o, int64_t r, bool prefetch) {
   const int64_t in = p.in, in32 = in / 32 * 32;
   const Bf16* w0 = p.w + o * in;
   const Bf16* xr = p.x + r * in;
-  const char* ahead = reinterpret_cast<const char*>(p.w + (o + 16) * in);
+  const char* pf = reinterpret_cast<const char*>(p.w + (o + 16) * in);  // two tiles ahead
   __m512 a[8];
-  const char* pf = ahead;
   for (int j = 0; j < 8; ++j) {
     a[j] = _mm512_setzero_ps();
     for (int64_t i = 0; i < in32; i += 32) {

@@ -129,6 +129,22 @@ __attribute__((always_inline)) inline V16 IfNonNegative(const V16& z, const V16&
   return Select(z >= Splat16(0.f), a, b);
 }
 
+// x rounded to the nearest integer (|x| < 2^22) with the 1.5 * 2^23 trick: exact, and it
+// vectorizes without SSE4.1's round instruction, which the baseline clone lacks.
+template <typename F>
+__attribute__((always_inline)) inline F RoundToWhole(const F& x) {
+  return (x + 12582912.f) - 12582912.f;
+}
+// 2^n for a whole n in [-126, 0] (a float from RoundToWhole), built from its exponent bits.
+template <typename F>
+__attribute__((always_inline)) inline F Pow2OfWhole(const F& n) {
+  const auto bits = (TruncateToInt(n) + 127) << 23;
+  F scale;
+  static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return scale;
+}
+
 // exp(x) for x <= 0 (a score minus the running maximum): Cephes' expf polynomial on a
 // range-reduced argument, within 2 ulp. Branch- and call-free so that a loop of them vectorizes
 // (a libm call per key cost more than the dot product and the V update together). Inputs below
@@ -137,9 +153,7 @@ __attribute__((always_inline)) inline V16 IfNonNegative(const V16& z, const V16&
 template <typename F>
 __attribute__((always_inline)) inline F ExpNonPositive(F x) {
   x = AtLeast(x, -87.f);
-  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (exact, vectorizes without
-  // SSE4.1's round instruction, which the baseline clone lacks).
-  const F n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const F n = RoundToWhole(x * 1.44269504088896341f);
   F r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   F poly = r * 1.9875691500e-4f + 1.3981999507e-3f;
@@ -148,11 +162,7 @@ __attribute__((always_inline)) inline F ExpNonPositive(F x) {
   poly = poly * r + 1.6666665459e-1f;
   poly = poly * r + 5.0000001201e-1f;
   poly = poly * r * r + r + 1.f;
-  const auto bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-126, 0]
-  F scale;
-  static_assert(sizeof(bits) == sizeof(scale), "one 32-bit integer per float");
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return poly * scale;
+  return poly * Pow2OfWhole(n);
 }
 
 // 2^x for x <= 0, for scores kept in base 2 (the query pre-multiplied by log2 e, as the tile
@@ -179,12 +189,8 @@ __attribute__((always_inline)) inline V16 Exp2NonPositive(const V16& x) {
   return reinterpret_cast<const V16&>(e);
 #else
   const V16 v = AtLeast(x, -125.f);
-  const V16 n = (v + 12582912.f) - 12582912.f;  // round to nearest, as in ExpNonPositive
-  const V16 poly = Exp2Poly(v - n);
-  const I32x16 bits = (TruncateToInt(n) + 127) << 23;  // 2^n, n in [-125, 0]
-  V16 scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return poly * scale;
+  const V16 n = RoundToWhole(v);
+  return Exp2Poly(v - n) * Pow2OfWhole(n);
 #endif
 }
 

@@ -11,6 +11,10 @@
 
 #include "kernels/vec16.h"
 
+// GCC 12 reports the undefined pass-through operand inside its own AVX-512 intrinsics' headers
+// (_mm512_max_ps and others, inlined here) as maybe uninitialized: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace mswa {
 namespace {
 
